@@ -1,0 +1,22 @@
+/**
+ * The HTTP contract of the service: every group, its security and the API-wide errors.
+ * Contract only: the server, the OpenAPI document and typed clients are all derived from it.
+ */
+import { HttpApi, OpenApi } from "@effect/platform"
+import { AccountApi } from "./Auth/Api"
+import { InternalError, ServiceUnavailable } from "./Domain/Errors"
+import { HealthApi } from "./Health/Api"
+
+export class Api extends HttpApi.make("ingest-portal")
+  .add(HealthApi)
+  .add(AccountApi)
+  .addError(InternalError)
+  .addError(ServiceUnavailable)
+  .annotate(OpenApi.Title, "Ingest Portal")
+  .annotate(OpenApi.Version, "0.1.0")
+  .annotate(
+    OpenApi.Description,
+    "Resumable, chunked file uploads: create a session, PUT its parts in any order and in parallel, " +
+      "complete it into storage with a verified SHA-256."
+  )
+{}

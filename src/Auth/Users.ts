@@ -1,0 +1,108 @@
+/** Users, their API tokens, and turning a presented bearer token into a user. */
+import { DateTime, Effect, Option, Redacted } from "effect"
+import { PortalConfig } from "../Config"
+import { NotFound, Unauthorized } from "../Domain/Errors"
+import { newId, TokenId, UserId } from "../Domain/Ids"
+import { ApiToken, User } from "../Domain/User"
+import { digestsEqual, generateSecret, hashSecret, isWellFormed } from "./Tokens"
+import { UsersRepo } from "./UsersRepo"
+
+export interface IssuedToken {
+  readonly token: ApiToken
+  /** Shown once; only its SHA-256 is stored. */
+  readonly secret: Redacted.Redacted<string>
+}
+
+const nowDate = Effect.map(DateTime.now, DateTime.toDateUtc)
+
+export class Users extends Effect.Service<Users>()("Portal/Users", {
+  effect: Effect.gen(function*() {
+    const repo = yield* UsersRepo
+    const config = yield* PortalConfig
+
+    const create = (input: { readonly name: string; readonly isAdmin?: boolean; readonly quotaBytes?: number }) =>
+      Effect.gen(function*() {
+        const user = new User({
+          id: yield* newId(UserId),
+          name: input.name,
+          is_admin: input.isAdmin ?? false,
+          quota_bytes: input.quotaBytes ?? config.defaultQuota,
+          created_at: yield* DateTime.now
+        })
+        return yield* repo.insertUser(user)
+      }).pipe(Effect.withSpan("Users.create"))
+
+    const issueToken = (user: User, name = "default") =>
+      Effect.gen(function*() {
+        const secret = generateSecret()
+        const token = yield* repo.insertToken({
+          id: yield* newId(TokenId),
+          user_id: user.id,
+          name,
+          secret_sha256: hashSecret(Redacted.value(secret)),
+          created_at: yield* nowDate
+        })
+        return { token, secret } satisfies IssuedToken
+      }).pipe(Effect.withSpan("Users.issueToken"))
+
+    const findByName = (name: string) =>
+      Effect.flatMap(repo.findByName(name), Option.match({
+        onNone: () => Effect.fail(new NotFound({ message: `no user named ${JSON.stringify(name)}`, resource: "user", id: name })),
+        onSome: Effect.succeed
+      }))
+
+    const unauthorized = (message: string) => Effect.fail(new Unauthorized({ message }))
+
+    const authenticate = (presented: Redacted.Redacted<string>) =>
+      Effect.gen(function*() {
+        const secret = Redacted.value(presented)
+        if (secret === "") return yield* unauthorized("missing bearer token: send Authorization: Bearer <token>")
+        if (!isWellFormed(secret)) return yield* unauthorized("malformed bearer token")
+        const digest = hashSecret(secret)
+        const found = yield* repo.findTokenOwner(digest)
+        if (Option.isNone(found) || !digestsEqual(found.value.secret_sha256, digest)) {
+          return yield* unauthorized("unknown bearer token")
+        }
+        const { token_id: _, secret_sha256: __, token_revoked_at, ...user } = found.value
+        if (token_revoked_at !== null) return yield* unauthorized("this token has been revoked")
+        return new User(user)
+      })
+
+    const revokeToken = (id: TokenId) =>
+      Effect.flatMap(nowDate, (now) => repo.revokeToken(id, now)).pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.fail(new NotFound({ message: `no token ${id}`, resource: "token", id })),
+          onSome: Effect.succeed
+        }))
+      )
+
+    /**
+     * On a database without users, creates the admin and its first token. When several
+     * instances start at once, the unique user name lets exactly one of them do it.
+     */
+    const bootstrapAdmin = Effect.gen(function*() {
+      if ((yield* repo.count) > 0) return Option.none<IssuedToken & { readonly user: User }>()
+      return yield* create({ name: "admin", isAdmin: true }).pipe(
+        Effect.flatMap((user) => Effect.map(issueToken(user, "bootstrap"), (issued) => Option.some({ ...issued, user }))),
+        Effect.catchTag("UserNameTaken", () => Effect.succeedNone)
+      )
+    })
+
+    return {
+      create,
+      issueToken,
+      findByName,
+      findById: repo.findById,
+      authenticate,
+      revokeToken,
+      listTokens: repo.listTokens,
+      setQuota: (name: string, quotaBytes: number) =>
+        Effect.flatMap(repo.setQuota(name, quotaBytes), Option.match({
+          onNone: () => Effect.fail(new NotFound({ message: `no user named ${JSON.stringify(name)}`, resource: "user", id: name })),
+          onSome: Effect.succeed
+        })),
+      bootstrapAdmin
+    } as const
+  }),
+  dependencies: [UsersRepo.Default]
+}) {}

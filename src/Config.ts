@@ -1,0 +1,139 @@
+/**
+ * Every setting of the service, read once with Effect `Config` from the environment.
+ * Names are part of the contract (SPEC.md section 6); sizes are bytes, durations seconds.
+ */
+import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+
+const bytes = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.validate({ message: `${name} must be a positive number of bytes`, validation: (n) => n > 0 }),
+    Config.withDefault(fallback)
+  )
+
+const seconds = (name: string, fallback: number) =>
+  Config.number(name).pipe(
+    Config.validate({ message: `${name} must be a positive number of seconds`, validation: (n) => n > 0 }),
+    Config.withDefault(fallback),
+    Config.map(Duration.seconds)
+  )
+
+const optionalString = (name: string) =>
+  Config.option(Config.string(name)).pipe(Config.map(Option.filter((s) => s.trim() !== "")))
+
+/** `a/b, text/*` → ["a/b", "text/*"]; unset or empty means every type is allowed. */
+const contentTypeList = (name: string) =>
+  optionalString(name).pipe(
+    Config.map(Option.map((raw) =>
+      raw.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "")
+    )),
+    Config.map(Option.filter((list) => list.length > 0))
+  )
+
+export type StorageBackend = "local" | "s3"
+
+export interface UploadLimits {
+  readonly maxFileSize: number
+  readonly chunkSizeDefault: number
+  readonly chunkSizeMin: number
+  readonly chunkSizeMax: number
+  readonly allowedContentTypes: Option.Option<ReadonlyArray<string>>
+}
+
+export interface WebhookSettings {
+  readonly url: Option.Option<string>
+  readonly secret: Option.Option<Redacted.Redacted<string>>
+  readonly maxAttempts: number
+  readonly timeout: Duration.Duration
+  readonly lease: Duration.Duration
+  readonly backoffBase: Duration.Duration
+  readonly backoffMax: Duration.Duration
+  readonly pollInterval: Duration.Duration
+  readonly batchSize: number
+}
+
+export interface S3Settings {
+  readonly endpoint: Option.Option<string>
+  readonly bucket: string
+  readonly region: string
+  readonly accessKeyId: Option.Option<Redacted.Redacted<string>>
+  readonly secretAccessKey: Option.Option<Redacted.Redacted<string>>
+  readonly prefix: string
+}
+
+export interface PortalSettings {
+  readonly port: number
+  readonly host: string
+  readonly dataDir: string
+  readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
+  readonly databasePoolSize: number
+  readonly storageBackend: StorageBackend
+  readonly storageFsync: boolean
+  readonly s3: S3Settings
+  readonly limits: UploadLimits
+  readonly sessionTtl: Duration.Duration
+  readonly defaultQuota: number
+  readonly sweepInterval: Duration.Duration
+  readonly webhook: WebhookSettings
+  readonly publicUrl: Option.Option<string>
+}
+
+export const settingsConfig: Config.Config<PortalSettings> = Config.all({
+  port: Config.port("PORT").pipe(Config.withDefault(8000)),
+  host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+  dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
+  databaseUrl: Config.option(Config.redacted("DATABASE_URL")).pipe(
+    Config.map(Option.filter((url) => Redacted.value(url).trim() !== ""))
+  ),
+  databasePoolSize: Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
+  storageBackend: Config.literal("local", "s3")("STORAGE_BACKEND").pipe(Config.withDefault("local" as const)),
+  storageFsync: Config.boolean("STORAGE_FSYNC").pipe(Config.withDefault(true)),
+  s3: Config.all({
+    endpoint: optionalString("S3_ENDPOINT"),
+    bucket: Config.string("S3_BUCKET").pipe(Config.withDefault("ingest-portal")),
+    region: Config.string("S3_REGION").pipe(Config.withDefault("us-east-1")),
+    accessKeyId: Config.option(Config.redacted("S3_ACCESS_KEY_ID")),
+    secretAccessKey: Config.option(Config.redacted("S3_SECRET_ACCESS_KEY")),
+    prefix: Config.string("S3_PREFIX").pipe(Config.withDefault(""))
+  }),
+  limits: Config.all({
+    maxFileSize: bytes("UPLOAD_MAX_FILE_SIZE", 5 * GiB),
+    chunkSizeDefault: bytes("UPLOAD_CHUNK_SIZE_DEFAULT", 8 * MiB),
+    chunkSizeMin: bytes("UPLOAD_CHUNK_SIZE_MIN", 5 * MiB),
+    chunkSizeMax: bytes("UPLOAD_CHUNK_SIZE_MAX", 64 * MiB),
+    allowedContentTypes: contentTypeList("UPLOAD_ALLOWED_CONTENT_TYPES")
+  }).pipe(Config.validate({
+    message: "UPLOAD_CHUNK_SIZE_MIN <= UPLOAD_CHUNK_SIZE_DEFAULT <= UPLOAD_CHUNK_SIZE_MAX must hold",
+    validation: (l) => l.chunkSizeMin <= l.chunkSizeDefault && l.chunkSizeDefault <= l.chunkSizeMax
+  })),
+  sessionTtl: seconds("UPLOAD_SESSION_TTL", 3600),
+  defaultQuota: Config.integer("UPLOAD_DEFAULT_QUOTA").pipe(
+    Config.validate({ message: "UPLOAD_DEFAULT_QUOTA must be >= 0", validation: (n) => n >= 0 }),
+    Config.withDefault(10 * GiB)
+  ),
+  sweepInterval: seconds("SWEEP_INTERVAL", 60),
+  webhook: Config.all({
+    url: optionalString("WEBHOOK_URL"),
+    secret: Config.option(Config.redacted("WEBHOOK_SECRET")),
+    maxAttempts: Config.integer("WEBHOOK_MAX_ATTEMPTS").pipe(
+      Config.validate({ message: "WEBHOOK_MAX_ATTEMPTS must be >= 1", validation: (n) => n >= 1 }),
+      Config.withDefault(10)
+    ),
+    timeout: seconds("WEBHOOK_TIMEOUT", 10),
+    lease: seconds("WEBHOOK_LEASE", 60),
+    backoffBase: seconds("WEBHOOK_BACKOFF_BASE", 2),
+    backoffMax: seconds("WEBHOOK_BACKOFF_MAX", 3600),
+    pollInterval: seconds("WEBHOOK_POLL_INTERVAL", 1),
+    batchSize: Config.integer("WEBHOOK_BATCH_SIZE").pipe(Config.withDefault(10))
+  }),
+  publicUrl: optionalString("PUBLIC_URL")
+})
+
+export class PortalConfig extends Context.Tag("Portal/Config")<PortalConfig, PortalSettings>() {
+  /** Reads the environment (or whatever ConfigProvider is current). */
+  static readonly layer = Layer.effect(PortalConfig, settingsConfig)
+}
+
+export const limits = Effect.map(PortalConfig, (c) => c.limits)

@@ -1,0 +1,181 @@
+/**
+ * Every error a client can see: a `Schema.TaggedError` with a stable `_tag`, a human
+ * `message`, the fields that help (missing parts, remaining quota) and its HTTP status.
+ * Handlers, the OpenAPI document and the typed client all share these classes.
+ */
+import { HttpApiSchema } from "@effect/platform"
+import { Schema } from "effect"
+
+const Message = { message: Schema.String }
+
+/** Inclusive ranges of part numbers, e.g. [[1, 3], [7, 7]]. */
+export const PartRanges = Schema.Array(Schema.Tuple(Schema.Int, Schema.Int)).annotations({
+  description: "Inclusive ranges of part numbers, e.g. [[1,3],[7,7]] for parts 1, 2, 3 and 7"
+})
+
+// 400 ------------------------------------------------------------------------------------------
+
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()(
+  "InvalidRequest",
+  { ...Message },
+  HttpApiSchema.annotations({ status: 400, description: "The request is well-formed JSON but not acceptable" })
+) {}
+
+export class ChunkSizeOutOfBounds extends Schema.TaggedError<ChunkSizeOutOfBounds>()(
+  "ChunkSizeOutOfBounds",
+  { ...Message, chunk_size_bytes: Schema.Int, min_bytes: Schema.Int, max_bytes: Schema.Int },
+  HttpApiSchema.annotations({ status: 400, description: "chunk_size_bytes outside the configured bounds" })
+) {}
+
+// 401 / 403 / 404 ------------------------------------------------------------------------------
+
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
+  "Unauthorized",
+  { ...Message },
+  HttpApiSchema.annotations({ status: 401, description: "Missing, malformed, unknown or revoked bearer token" })
+) {}
+
+export class Forbidden extends Schema.TaggedError<Forbidden>()(
+  "Forbidden",
+  { ...Message },
+  HttpApiSchema.annotations({ status: 403, description: "The resource belongs to another user" })
+) {}
+
+export class NotFound extends Schema.TaggedError<NotFound>()(
+  "NotFound",
+  { ...Message, resource: Schema.Literal("session", "file", "batch", "event", "user", "token"), id: Schema.String },
+  HttpApiSchema.annotations({ status: 404, description: "No such resource" })
+) {
+  static session = (id: string) => new NotFound({ message: `no upload session ${id}`, resource: "session", id })
+  static file = (id: string) => new NotFound({ message: `no file ${id}`, resource: "file", id })
+  static batch = (id: string) => new NotFound({ message: `no batch ${id}`, resource: "batch", id })
+  static event = (id: string) => new NotFound({ message: `no outbox event ${id}`, resource: "event", id })
+}
+
+// 409 ------------------------------------------------------------------------------------------
+
+export class PartConflict extends Schema.TaggedError<PartConflict>()(
+  "PartConflict",
+  {
+    ...Message,
+    part_number: Schema.Int,
+    stored_sha256: Schema.String,
+    received_sha256: Schema.String
+  },
+  HttpApiSchema.annotations({ status: 409, description: "The part was already received with other bytes" })
+) {}
+
+export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>()(
+  "IdempotencyConflict",
+  { ...Message, idempotency_key: Schema.String, session_id: Schema.String },
+  HttpApiSchema.annotations({ status: 409, description: "The Idempotency-Key was used for another request" })
+) {}
+
+export class SessionNotWritable extends Schema.TaggedError<SessionNotWritable>()(
+  "SessionNotWritable",
+  { ...Message, session_id: Schema.String, status: Schema.String },
+  HttpApiSchema.annotations({ status: 409, description: "The session is COMPLETE, ABORTED or FAILED" })
+) {}
+
+export class MissingParts extends Schema.TaggedError<MissingParts>()(
+  "MissingParts",
+  { ...Message, session_id: Schema.String, missing_parts: PartRanges, missing_count: Schema.Int },
+  HttpApiSchema.annotations({ status: 409, description: "Some parts have not been received yet" })
+) {}
+
+export class BatchFull extends Schema.TaggedError<BatchFull>()(
+  "BatchFull",
+  { ...Message, batch_id: Schema.String, total_files: Schema.Int },
+  HttpApiSchema.annotations({ status: 409, description: "The batch already has total_files files" })
+) {}
+
+export class BatchClosed extends Schema.TaggedError<BatchClosed>()(
+  "BatchClosed",
+  { ...Message, batch_id: Schema.String, status: Schema.String },
+  HttpApiSchema.annotations({ status: 409, description: "The batch is not open" })
+) {}
+
+export class EventNotRetryable extends Schema.TaggedError<EventNotRetryable>()(
+  "EventNotRetryable",
+  { ...Message, event_id: Schema.String, status: Schema.String },
+  HttpApiSchema.annotations({ status: 409, description: "Only FAILED events can be retried" })
+) {}
+
+// 410 / 413 / 415 ------------------------------------------------------------------------------
+
+export class SessionExpired extends Schema.TaggedError<SessionExpired>()(
+  "SessionExpired",
+  { ...Message, session_id: Schema.String, expired_at: Schema.String },
+  HttpApiSchema.annotations({ status: 410, description: "The session expired; start a new one" })
+) {}
+
+export class FileTooLarge extends Schema.TaggedError<FileTooLarge>()(
+  "FileTooLarge",
+  { ...Message, total_size_bytes: Schema.Number, max_file_size_bytes: Schema.Int },
+  HttpApiSchema.annotations({ status: 413, description: "total_size_bytes exceeds the maximum file size" })
+) {}
+
+export class PartTooLarge extends Schema.TaggedError<PartTooLarge>()(
+  "PartTooLarge",
+  { ...Message, part_number: Schema.Int, expected_size_bytes: Schema.Int },
+  HttpApiSchema.annotations({ status: 413, description: "The part body is longer than the part's size" })
+) {}
+
+export class UnsupportedContentType extends Schema.TaggedError<UnsupportedContentType>()(
+  "UnsupportedContentType",
+  { ...Message, content_type: Schema.String, allowed_content_types: Schema.Array(Schema.String) },
+  HttpApiSchema.annotations({ status: 415, description: "content_type is not in the allow-list" })
+) {}
+
+// 422 ------------------------------------------------------------------------------------------
+
+export class PartSizeMismatch extends Schema.TaggedError<PartSizeMismatch>()(
+  "PartSizeMismatch",
+  { ...Message, part_number: Schema.Int, expected_size_bytes: Schema.Int, received_size_bytes: Schema.Int },
+  HttpApiSchema.annotations({ status: 422, description: "The part body is not the part's expected size" })
+) {}
+
+export class PartNumberOutOfRange extends Schema.TaggedError<PartNumberOutOfRange>()(
+  "PartNumberOutOfRange",
+  { ...Message, part_number: Schema.Number, total_parts: Schema.Int },
+  HttpApiSchema.annotations({ status: 422, description: "The part number is outside 1..total_parts" })
+) {}
+
+export class ChecksumMismatch extends Schema.TaggedError<ChecksumMismatch>()(
+  "ChecksumMismatch",
+  {
+    ...Message,
+    scope: Schema.Literal("part", "file"),
+    part_number: Schema.optional(Schema.Int),
+    expected_sha256: Schema.String,
+    actual_sha256: Schema.String
+  },
+  HttpApiSchema.annotations({ status: 422, description: "The bytes do not match the declared SHA-256" })
+) {}
+
+// 429 / 500 / 503 ------------------------------------------------------------------------------
+
+export class QuotaExceeded extends Schema.TaggedError<QuotaExceeded>()(
+  "QuotaExceeded",
+  {
+    ...Message,
+    limit_bytes: Schema.Number,
+    used_bytes: Schema.Number,
+    reserved_bytes: Schema.Number,
+    remaining_bytes: Schema.Number,
+    requested_bytes: Schema.Number
+  },
+  HttpApiSchema.annotations({ status: 429, description: "The upload would exceed the caller's quota" })
+) {}
+
+export class InternalError extends Schema.TaggedError<InternalError>()(
+  "InternalError",
+  { ...Message },
+  HttpApiSchema.annotations({ status: 500, description: "An unexpected failure; it has been logged" })
+) {}
+
+export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()(
+  "ServiceUnavailable",
+  { ...Message, component: Schema.Literal("database", "storage") },
+  HttpApiSchema.annotations({ status: 503, description: "The database or the storage is unavailable" })
+) {}

@@ -1,0 +1,19 @@
+/** The service's building blocks, composed once for main, the CLI and the tests. */
+import { Effect, Layer } from "effect"
+import { Users } from "./Auth/Users"
+import { PortalConfig } from "./Config"
+import { DatabaseLive } from "./Sql"
+import { LocalStorageLive } from "./Storage/Local"
+
+export const StorageLive = Layer.unwrapEffect(
+  Effect.map(PortalConfig, (config) =>
+    config.storageBackend === "local"
+      ? LocalStorageLive
+      : Layer.die(new Error("STORAGE_BACKEND=s3 is not implemented yet; use STORAGE_BACKEND=local")))
+)
+
+/** Every domain service, over the configured database and storage. */
+export const ServicesLive = Layer.mergeAll(Users.Default).pipe(
+  Layer.provideMerge(StorageLive),
+  Layer.provideMerge(DatabaseLive)
+)

@@ -1,0 +1,78 @@
+/**
+ * Where bytes live. Callers speak in parts and objects, never in paths or buckets, so the
+ * local-filesystem implementation and an object-store one are interchangeable (tusd's
+ * DataStore split: the protocol handler above, pluggable stores below).
+ */
+import { Context, Data, type Effect, type Option, type Stream } from "effect"
+
+/** A part that has been written completely and durably under a key of its own. */
+export interface StoredPart {
+  readonly key: string
+  readonly size: number
+  readonly sha256: string
+}
+
+/** The final object of a file, assembled from its parts. */
+export interface StoredObject {
+  readonly backend: string
+  readonly bucket: Option.Option<string>
+  readonly key: string
+  readonly size: number
+  readonly sha256: string
+}
+
+export interface ByteWindow {
+  readonly offset: number
+  readonly length: number
+}
+
+/** The body delivered more bytes than the part may have; reading stopped there. */
+export class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{ readonly limit: number }> {}
+
+/** The storage itself failed (disk full, permissions, object store down): not the client's fault. */
+export class StorageError extends Data.TaggedError("StorageError")<{
+  readonly operation: string
+  readonly key: string
+  readonly cause: unknown
+}> {
+  override get message() {
+    return `storage ${this.operation} failed for ${this.key}: ${String(this.cause)}`
+  }
+}
+
+export interface StorageShape {
+  /** Name recorded in files.storage_backend. */
+  readonly backend: string
+  /**
+   * Streams `body` into a new part object while computing its SHA-256 and size. Fails with
+   * BodyTooLarge as soon as more than `maxBytes` arrive. The part is only visible under its
+   * key once every byte is durable; on any failure nothing is left behind.
+   */
+  readonly writePart: <E>(input: {
+    readonly sessionId: string
+    readonly partNumber: number
+    readonly body: Stream.Stream<Uint8Array, E>
+    readonly maxBytes: number
+  }) => Effect.Effect<StoredPart, E | BodyTooLarge | StorageError>
+  /** Removes one part object (e.g. a duplicate that lost the race). Missing keys are fine. */
+  readonly deletePart: (key: string) => Effect.Effect<void, StorageError>
+  /** Removes every part object of a session. */
+  readonly deleteSessionParts: (sessionId: string) => Effect.Effect<void, StorageError>
+  /** Session ids that still have part objects, for garbage collection. */
+  readonly listSessionsWithParts: Effect.Effect<ReadonlyArray<string>, StorageError>
+  /**
+   * Concatenates `parts` in the given order into the file's final object while hashing it.
+   * Each part must have exactly its recorded size. Repeating it yields the same object.
+   */
+  readonly assemble: (input: {
+    readonly fileId: string
+    readonly parts: ReadonlyArray<{ readonly key: string; readonly size: number }>
+  }) => Effect.Effect<StoredObject, StorageError>
+  /** The bytes of an object, or of a window of it. */
+  readonly read: (key: string, window?: ByteWindow) => Stream.Stream<Uint8Array, StorageError>
+  readonly deleteObject: (key: string) => Effect.Effect<void, StorageError>
+  /** Readiness: can we write and read right now? */
+  readonly check: Effect.Effect<void, StorageError>
+}
+
+export class Storage extends Context.Tag("Portal/Storage")<Storage, StorageShape>() {}
