@@ -81,6 +81,8 @@ CREATE TABLE upload_sessions (
   expected_sha256      text CHECK (expected_sha256 ~ '^[0-9a-f]{64}$'),
   failure_reason       text,
   expires_at           timestamptz NOT NULL,
+  -- held by the one request that is assembling the file (see SessionsRepo.claimFinalize)
+  finalize_lease_until timestamptz,
   created_by           uuid NOT NULL REFERENCES users (id),
   created_at           timestamptz NOT NULL,
   updated_at           timestamptz NOT NULL,

@@ -5,11 +5,17 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { AccountApi } from "./Auth/Api"
 import { InternalError, ServiceUnavailable } from "./Domain/Errors"
+import { FilesApi } from "./Files/Api"
 import { HealthApi } from "./Health/Api"
+import { PartsApi } from "./Parts/Api"
+import { SessionsApi } from "./Sessions/Api"
 
 export class Api extends HttpApi.make("ingest-portal")
   .add(HealthApi)
   .add(AccountApi)
+  .add(SessionsApi)
+  .add(PartsApi)
+  .add(FilesApi)
   .addError(InternalError)
   .addError(ServiceUnavailable)
   .annotate(OpenApi.Title, "Ingest Portal")

@@ -6,14 +6,17 @@ import { Api } from "./Api"
 import { AccountLive } from "./Auth/AccountHttp"
 import { AuthenticationLive } from "./Auth/Http"
 import { PortalConfig } from "./Config"
+import { FilesLive } from "./Files/Http"
 import { HealthLive } from "./Health/Http"
 import { ErrorMappingLive } from "./HttpErrors"
+import { PartsLive } from "./Parts/Http"
+import { SessionsLive } from "./Sessions/Http"
 
 /** Room for the multipart framing and headers above the largest part. */
 const BODY_SLACK = 1024 * 1024
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([HealthLive, AccountLive]),
+  Layer.provide([HealthLive, AccountLive, SessionsLive, PartsLive, FilesLive]),
   Layer.provide(AuthenticationLive)
 )
 

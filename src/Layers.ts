@@ -1,6 +1,10 @@
 /** The service's building blocks, composed once for main, the CLI and the tests. */
 import { Effect, Layer } from "effect"
 import { Users } from "./Auth/Users"
+import { Files } from "./Files/Files"
+import { Parts } from "./Parts/Parts"
+import { Finalizer } from "./Sessions/Finalize"
+import { Sessions } from "./Sessions/Sessions"
 import { PortalConfig } from "./Config"
 import { DatabaseLive } from "./Sql"
 import { LocalStorageLive } from "./Storage/Local"
@@ -13,7 +17,13 @@ export const StorageLive = Layer.unwrapEffect(
 )
 
 /** Every domain service, over the configured database and storage. */
-export const ServicesLive = Layer.mergeAll(Users.Default).pipe(
+export const ServicesLive = Layer.mergeAll(
+  Users.Default,
+  Sessions.Default,
+  Parts.Default,
+  Finalizer.Default,
+  Files.Default
+).pipe(
   Layer.provideMerge(StorageLive),
   Layer.provideMerge(DatabaseLive)
 )

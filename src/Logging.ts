@@ -1,11 +1,40 @@
-/** Log format and level from LOG_FORMAT (logfmt | json | pretty) and LOG_LEVEL (info). */
-import { Config, Effect, Layer, Logger, LogLevel } from "effect"
+/**
+ * Logs go to stderr (stdout is kept for what a person asked for, such as a new token), as
+ * logfmt by default; LOG_FORMAT=json for collectors, pretty for a terminal; LOG_LEVEL=info.
+ */
+import { Config, ConfigError, Effect, Either, Layer, Logger, LogLevel } from "effect"
+
+const LEVELS: ReadonlyArray<LogLevel.LogLevel> = [
+  LogLevel.All,
+  LogLevel.Trace,
+  LogLevel.Debug,
+  LogLevel.Info,
+  LogLevel.Warning,
+  LogLevel.Error,
+  LogLevel.Fatal,
+  LogLevel.None
+]
+
+/** `warning`, `Warning`, `WARN` all work. */
+const parseLevel = (raw: string) => {
+  const wanted = raw.trim().toLowerCase()
+  const level = LEVELS.find((candidate) =>
+    candidate._tag.toLowerCase() === wanted || candidate.label.toLowerCase() === wanted
+  )
+  return level === undefined
+    ? Either.left(ConfigError.InvalidData([], `expected one of ${LEVELS.map((l) => l._tag.toLowerCase()).join(", ")}`))
+    : Either.right(level)
+}
 
 export const LoggerLive = Layer.unwrapEffect(
   Effect.gen(function*() {
-    const format = yield* Config.literal("logfmt", "json", "pretty")("LOG_FORMAT").pipe(Config.withDefault("logfmt" as const))
-    const level = yield* Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info))
-    const logger = format === "json" ? Logger.json : format === "pretty" ? Logger.pretty : Logger.logFmt
-    return Layer.merge(logger, Logger.minimumLogLevel(level))
+    const format = yield* Config.literal("logfmt", "json", "pretty")("LOG_FORMAT").pipe(
+      Config.withDefault("logfmt" as const)
+    )
+    const level = yield* Config.string("LOG_LEVEL").pipe(Config.mapOrFail(parseLevel), Config.withDefault(LogLevel.Info))
+    const logger = format === "pretty"
+      ? Logger.prettyLogger({ stderr: true })
+      : Logger.withConsoleError(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)
+    return Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(level))
   })
 )

@@ -184,3 +184,14 @@ export const isUniqueViolation = (error: SqlError, constraint?: string): boolean
     (constraint === undefined ||
       (typeof cause === "object" && cause !== null && "constraint" in cause && cause.constraint === constraint))
 }
+
+/**
+ * Runs `effect` in a transaction (a savepoint when nested). Failures of BEGIN/COMMIT are
+ * infrastructure, so they become defects; the effect's own typed errors roll back and pass.
+ */
+export const inTransaction = <A, E, R>(
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, Exclude<E, SqlError>, R | SqlClient.SqlClient> =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) => sql.withTransaction(effect)).pipe(
+    Effect.catchIf((error: E | SqlError): error is SqlError => error instanceof SqlError, Effect.die)
+  )

@@ -5,6 +5,7 @@ import { NotFound, Unauthorized } from "../Domain/Errors"
 import { newId, TokenId, UserId } from "../Domain/Ids"
 import { ApiToken, User } from "../Domain/User"
 import { digestsEqual, generateSecret, hashSecret, isWellFormed } from "./Tokens"
+import { currentDate } from "../Time"
 import { UsersRepo } from "./UsersRepo"
 
 export interface IssuedToken {
@@ -13,14 +14,14 @@ export interface IssuedToken {
   readonly secret: Redacted.Redacted<string>
 }
 
-const nowDate = Effect.map(DateTime.now, DateTime.toDateUtc)
-
 export class Users extends Effect.Service<Users>()("Portal/Users", {
   effect: Effect.gen(function*() {
     const repo = yield* UsersRepo
     const config = yield* PortalConfig
 
-    const create = (input: { readonly name: string; readonly isAdmin?: boolean; readonly quotaBytes?: number }) =>
+    const create = (
+      input: { readonly name: string; readonly isAdmin?: boolean; readonly quotaBytes?: number | undefined }
+    ) =>
       Effect.gen(function*() {
         const user = new User({
           id: yield* newId(UserId),
@@ -40,7 +41,7 @@ export class Users extends Effect.Service<Users>()("Portal/Users", {
           user_id: user.id,
           name,
           secret_sha256: hashSecret(Redacted.value(secret)),
-          created_at: yield* nowDate
+          created_at: yield* currentDate
         })
         return { token, secret } satisfies IssuedToken
       }).pipe(Effect.withSpan("Users.issueToken"))
@@ -69,7 +70,7 @@ export class Users extends Effect.Service<Users>()("Portal/Users", {
       })
 
     const revokeToken = (id: TokenId) =>
-      Effect.flatMap(nowDate, (now) => repo.revokeToken(id, now)).pipe(
+      Effect.flatMap(currentDate, (now) => repo.revokeToken(id, now)).pipe(
         Effect.flatMap(Option.match({
           onNone: () => Effect.fail(new NotFound({ message: `no token ${id}`, resource: "token", id })),
           onSome: Effect.succeed

@@ -52,6 +52,13 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("Portal/UsersRepo", {
       execute: (id) => sql`SELECT * FROM users WHERE id = ${id}`
     })
 
+    /** Row lock on the user for the rest of the transaction (serializes quota reservations). */
+    const lock = SqlSchema.findOne({
+      Request: UserId,
+      Result: User,
+      execute: (id) => sql`SELECT * FROM users WHERE id = ${id} FOR UPDATE`
+    })
+
     const setQuota = SqlSchema.findOne({
       Request: Schema.Struct({ name: Schema.String, quota_bytes: Schema.Number }),
       Result: User,
@@ -97,6 +104,7 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("Portal/UsersRepo", {
         ),
       findByName: (name: string) => Effect.orDie(findByName(name)),
       findById: (id: UserId) => Effect.orDie(findById(id)),
+      lock: (id: UserId) => Effect.orDie(lock(id)),
       count: sql<{ count: number }>`SELECT count(*)::int AS count FROM users`.pipe(
         Effect.map((rows) => rows[0]?.count ?? 0),
         Effect.orDie

@@ -179,3 +179,17 @@ export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()
   { ...Message, component: Schema.Literal("database", "storage") },
   HttpApiSchema.annotations({ status: 503, description: "The database or the storage is unavailable" })
 ) {}
+
+// download ----------------------------------------------------------------------------------------
+
+export class FileNotStored extends Schema.TaggedError<FileNotStored>()(
+  "FileNotStored",
+  { ...Message, file_id: Schema.String, status: Schema.String },
+  HttpApiSchema.annotations({ status: 409, description: "The file has no content: it is still uploading, or failed" })
+) {}
+
+export class RangeNotSatisfiable extends Schema.TaggedError<RangeNotSatisfiable>()(
+  "RangeNotSatisfiable",
+  { ...Message, size_bytes: Schema.Int },
+  HttpApiSchema.annotations({ status: 416, description: "The Range lies outside the file" })
+) {}

@@ -2,8 +2,9 @@
  * The upload session and its parts, and the pure rules about them: how many parts a file
  * has, which bytes a part number covers, which statuses accept writes.
  */
-import { Schema } from "effect"
+import { DateTime, Option, Schema } from "effect"
 import { ByteCount, Sha256Hex, Timestamp } from "./Common"
+import { SessionExpired, SessionNotWritable } from "./Errors"
 import { FileId, PartId, SessionId, UserId } from "./Ids"
 
 export const SessionStatus = Schema.Literal("INIT", "IN_PROGRESS", "COMPLETE", "FAILED", "ABORTED")
@@ -31,6 +32,47 @@ export class UploadSession extends Schema.Class<UploadSession>("UploadSession")(
   created_at: Timestamp,
   updated_at: Timestamp
 }) {}
+
+/** Why a session ended, as recorded in failure_reason. */
+export const FailureReason = {
+  expired: "expired",
+  checksumMismatch: "checksum_mismatch",
+  aborted: "aborted by client"
+} as const
+
+export const isExpired = (session: Pick<UploadSession, "status" | "expires_at">, now: Date): boolean =>
+  isOpen(session.status) && DateTime.toEpochMillis(session.expires_at) <= now.getTime()
+
+/**
+ * Why a session refuses parts and completion, if it does: 410 once it has expired (whether
+ * or not the sweeper got to it yet), 409 once it is COMPLETE, ABORTED or FAILED otherwise.
+ */
+export const writeRefusal = (
+  session: UploadSession,
+  now: Date
+): Option.Option<SessionExpired | SessionNotWritable> => {
+  const expired = isExpired(session, now) ||
+    (session.status === "FAILED" && Option.contains(session.failure_reason, FailureReason.expired))
+  if (expired) {
+    return Option.some(
+      new SessionExpired({
+        message: `session ${session.id} expired at ${DateTime.formatIso(session.expires_at)}`,
+        session_id: session.id,
+        expired_at: DateTime.formatIso(session.expires_at)
+      })
+    )
+  }
+  if (!isOpen(session.status)) {
+    return Option.some(
+      new SessionNotWritable({
+        message: `session ${session.id} is ${session.status} and accepts no more changes`,
+        session_id: session.id,
+        status: session.status
+      })
+    )
+  }
+  return Option.none()
+}
 
 export const PartStatus = Schema.Literal("PENDING", "RECEIVED", "FAILED")
 export type PartStatus = typeof PartStatus.Type

@@ -1,0 +1,61 @@
+/** Stored files: metadata and content. */
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { Authentication } from "../Auth/Authentication"
+import { FileNotStored, Forbidden, NotFound, RangeNotSatisfiable } from "../Domain/Errors"
+import { IngestFile } from "../Domain/File"
+import { FileId } from "../Domain/Ids"
+
+export const DownloadHeaders = Schema.Struct({
+  range: Schema.optional(Schema.String).annotations({ description: "A single range, e.g. bytes=0-1023" }),
+  "if-range": Schema.optional(Schema.String),
+  "if-none-match": Schema.optional(Schema.String)
+})
+
+const header = (description: string) => ({ description, schema: { type: "string" } })
+
+export class FilesApi extends HttpApiGroup.make("files")
+  .add(
+    HttpApiEndpoint.get("get")`/files/${HttpApiSchema.param("id", FileId)}`
+      .addSuccess(IngestFile)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .annotate(OpenApi.Summary, "A file's metadata: status, size, SHA-256, where it is stored")
+  )
+  .add(
+    HttpApiEndpoint.get("content")`/files/${HttpApiSchema.param("id", FileId)}/content`
+      .setHeaders(DownloadHeaders)
+      .addSuccess(HttpApiSchema.Uint8Array({ contentType: "application/octet-stream" }))
+      .addError(NotFound)
+      .addError(Forbidden)
+      .addError(FileNotStored)
+      .addError(RangeNotSatisfiable)
+      .annotate(OpenApi.Summary, "Download a stored file; single byte ranges are supported")
+      .annotate(OpenApi.Transform, (operation) => {
+        const responses = operation["responses"] as Record<string, Record<string, unknown>>
+        const ok = responses["200"] ?? {}
+        const headers = {
+          "Content-Type": header("The file's content_type"),
+          "Content-Length": header("Bytes in this response"),
+          ETag: header("The file's SHA-256 in quotes"),
+          "Repr-Digest": header("RFC 9530 SHA-256 of the whole file"),
+          "Content-Disposition": header("attachment with the original filename"),
+          "Accept-Ranges": header("bytes")
+        }
+        return {
+          ...operation,
+          responses: {
+            ...responses,
+            "200": { ...ok, description: "The whole file", headers },
+            "206": {
+              ...ok,
+              description: "The requested range",
+              headers: { ...headers, "Content-Range": header("bytes first-last/size") }
+            },
+            "304": { description: "If-None-Match matched the ETag" }
+          }
+        }
+      })
+  )
+  .middleware(Authentication)
+{}

@@ -1,0 +1,66 @@
+import { HttpApiBuilder, HttpServerResponse } from "@effect/platform"
+import { Effect } from "effect"
+import { Api } from "../Api"
+import { contentDigestOf } from "../Domain/Checksum"
+import { RangeNotSatisfiable } from "../Domain/Errors"
+import { setResponseHeader } from "../HttpResponse"
+import { contentDisposition, decideRange, etagMatches } from "./Download"
+import { Files } from "./Files"
+
+export const FilesLive = HttpApiBuilder.group(Api, "files", (handlers) =>
+  Effect.gen(function*() {
+    const files = yield* Files
+    return handlers
+      .handle("get", ({ path }) => files.get(path.id))
+      .handle("content", ({ headers, path }) =>
+        Effect.gen(function*() {
+          const { file, key, sha256, size } = yield* files.getStored(path.id)
+          const etag = `"${sha256}"`
+          const common = {
+            etag,
+            "accept-ranges": "bytes",
+            "content-disposition": contentDisposition(file.original_filename),
+            "repr-digest": contentDigestOf(sha256),
+            "x-content-type-options": "nosniff",
+            "cache-control": "private, no-cache"
+          }
+          if (etagMatches(headers["if-none-match"], etag)) {
+            return HttpServerResponse.empty({ status: 304, headers: common })
+          }
+          // If-Range: a range of an older version would be wrong, so send everything instead
+          const range = headers["if-range"] === undefined || etagMatches(headers["if-range"], etag)
+            ? headers.range
+            : undefined
+          const decision = decideRange(range, size)
+          switch (decision._tag) {
+            case "Unsatisfiable": {
+              yield* setResponseHeader("content-range", `bytes */${size}`)
+              return yield* new RangeNotSatisfiable({
+                message: `the range ${range} lies outside the file's ${size} bytes`,
+                size_bytes: size
+              })
+            }
+            case "Partial": {
+              const { length, offset } = decision
+              return HttpServerResponse.stream(files.read(key, { offset, length }), {
+                status: 206,
+                contentType: file.content_type,
+                contentLength: length,
+                // Bun sends a streamed body chunked unless the length is set as a header
+                headers: {
+                  ...common,
+                  "content-length": String(length),
+                  "content-range": `bytes ${offset}-${offset + length - 1}/${size}`
+                }
+              })
+            }
+            case "Full":
+              return HttpServerResponse.stream(files.read(key), {
+                status: 200,
+                contentType: file.content_type,
+                contentLength: size,
+                headers: { ...common, "content-length": String(size) }
+              })
+          }
+        }))
+  }))

@@ -1,0 +1,76 @@
+/**
+ * Writing events. Each write happens inside the transaction of the state change it reports,
+ * so an event exists exactly when its change committed (the transactional outbox).
+ */
+import { Data, DateTime, Effect, Option, Schema } from "effect"
+import { UploadBatch } from "../Domain/Batch"
+import { IngestFile } from "../Domain/File"
+import { EventId, newId, type SessionId } from "../Domain/Ids"
+import type { EventType } from "../Domain/Outbox"
+import { OutboxRepo } from "./OutboxRepo"
+
+/** A caller tried to announce something that did not happen (e.g. a file that is not STORED). */
+export class OutboxGuardViolation extends Data.TaggedError("OutboxGuardViolation")<{ readonly message: string }> {}
+
+const encodeFile = Schema.encodeSync(IngestFile)
+const encodeBatch = Schema.encodeSync(UploadBatch)
+
+export class Outbox extends Effect.Service<Outbox>()("Portal/Outbox", {
+  effect: Effect.gen(function*() {
+    const repo = yield* OutboxRepo
+
+    const enqueue = (event: {
+      readonly eventType: EventType
+      readonly idempotencyKey: string
+      readonly payload: Record<string, unknown>
+      readonly fileId: IngestFile["id"] | null
+      readonly batchId: UploadBatch["id"] | null
+      readonly occurredAt: Date
+    }) =>
+      Effect.gen(function*() {
+        const now = DateTime.toDateUtc(yield* DateTime.now)
+        return yield* repo.insert({
+          id: yield* newId(EventId),
+          event_type: event.eventType,
+          event_id: yield* newId(EventId),
+          idempotency_key: event.idempotencyKey,
+          payload: event.payload,
+          status: "PENDING",
+          next_attempt_at: now,
+          file_id: event.fileId,
+          batch_id: event.batchId,
+          occurred_at: event.occurredAt,
+          created_at: now
+        })
+      })
+
+    /** `file.stored`, keyed by the file id: a file is announced once however often it is finalized. */
+    const fileStored = (file: IngestFile, sessionId: SessionId) =>
+      file.status !== "STORED"
+        ? Effect.fail(new OutboxGuardViolation({ message: `file ${file.id} is ${file.status}, not STORED` }))
+        : enqueue({
+          eventType: "file.stored",
+          idempotencyKey: file.id,
+          payload: { file: encodeFile(file), session_id: sessionId },
+          fileId: file.id,
+          batchId: null,
+          occurredAt: DateTime.toDateUtc(Option.getOrElse(file.stored_at, () => file.updated_at))
+        })
+
+    /** `batch.completed`, keyed by the batch id. */
+    const batchCompleted = (batch: UploadBatch) =>
+      batch.status !== "COMPLETED"
+        ? Effect.fail(new OutboxGuardViolation({ message: `batch ${batch.id} is ${batch.status}, not COMPLETED` }))
+        : enqueue({
+          eventType: "batch.completed",
+          idempotencyKey: batch.id,
+          payload: { batch: encodeBatch(batch) },
+          fileId: null,
+          batchId: batch.id,
+          occurredAt: DateTime.toDateUtc(batch.updated_at)
+        })
+
+    return { fileStored, batchCompleted } as const
+  }),
+  dependencies: [OutboxRepo.Default]
+}) {}

@@ -1,0 +1,77 @@
+/** The part upload endpoint: raw bytes in, streamed to storage while hashed. */
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { Authentication } from "../Auth/Authentication"
+import { Sha256Hex, Timestamp } from "../Domain/Common"
+import {
+  ChecksumMismatch,
+  Forbidden,
+  InvalidRequest,
+  NotFound,
+  PartConflict,
+  PartNumberOutOfRange,
+  PartSizeMismatch,
+  PartTooLarge,
+  SessionExpired,
+  SessionNotWritable
+} from "../Domain/Errors"
+import { SessionId } from "../Domain/Ids"
+import { SessionStatus } from "../Domain/Session"
+
+export const PartNumber = Schema.NumberFromString.pipe(
+  Schema.int(),
+  Schema.annotations({ description: "1-based part number, 1..total_parts" })
+)
+
+export class PartReceipt extends Schema.Class<PartReceipt>("PartReceipt")({
+  session_id: SessionId,
+  part_number: Schema.Int,
+  size_bytes: Schema.Int,
+  sha256: Sha256Hex,
+  already_received: Schema.Boolean.annotations({
+    description: "True when these exact bytes had been received before; they were counted once"
+  }),
+  session_status: SessionStatus,
+  received_parts_count: Schema.Int,
+  received_bytes: Schema.Int,
+  total_parts: Schema.Int,
+  expires_at: Timestamp
+}) {}
+
+export const PartHeaders = Schema.Struct({
+  "content-digest": Schema.optional(Schema.String).annotations({
+    description: "RFC 9530 digest of the part, e.g. sha-256=:<base64>: ; verified (422 on mismatch)"
+  }),
+  "x-part-sha256": Schema.optional(Schema.String).annotations({
+    description: "Hex SHA-256 of the part; verified (422 on mismatch)"
+  })
+})
+
+export class PartsApi extends HttpApiGroup.make("parts")
+  .add(
+    HttpApiEndpoint.put("upload")`/uploads/sessions/${HttpApiSchema.param("id", SessionId)}/parts/${
+      HttpApiSchema.param("part_number", PartNumber)
+    }`
+      .setPayload(HttpApiSchema.Uint8Array({ contentType: "application/octet-stream" }))
+      .setHeaders(PartHeaders)
+      .addSuccess(PartReceipt)
+      .addError(InvalidRequest)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .addError(SessionNotWritable)
+      .addError(PartConflict)
+      .addError(SessionExpired)
+      .addError(PartTooLarge)
+      .addError(PartSizeMismatch)
+      .addError(PartNumberOutOfRange)
+      .addError(ChecksumMismatch)
+      .annotate(OpenApi.Summary, "Upload one part: the raw bytes, any order, in parallel, retry freely")
+      .annotate(
+        OpenApi.Description,
+        "Every part but the last is exactly chunk_size_bytes; the last is the remainder. The body is " +
+          "streamed to storage and hashed, never buffered whole. Sending the same bytes again succeeds " +
+          "and counts once; other bytes for a received part are 409 and leave the stored part untouched."
+      )
+  )
+  .middleware(Authentication)
+{}

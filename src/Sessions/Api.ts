@@ -1,0 +1,218 @@
+/** The upload-session endpoints: create, list, inspect for resuming, complete, abort. */
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { Authentication } from "../Auth/Authentication"
+import { Metadata, Sha256HexInput } from "../Domain/Common"
+import {
+  BatchClosed,
+  BatchFull,
+  ChecksumMismatch,
+  ChunkSizeOutOfBounds,
+  FileTooLarge,
+  Forbidden,
+  IdempotencyConflict,
+  InvalidRequest,
+  MissingParts,
+  NotFound,
+  PartRanges,
+  QuotaExceeded,
+  SessionExpired,
+  SessionNotWritable,
+  UnsupportedContentType
+} from "../Domain/Errors"
+import { IngestFile } from "../Domain/File"
+import { BatchId, SessionId, UserId } from "../Domain/Ids"
+import { SessionStatus, UploadSession } from "../Domain/Session"
+import { QuotaReport } from "../Quota/Quota"
+
+/** `type/subtype`, optionally with parameters (`text/plain; charset=utf-8`). */
+export const ContentType = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9][\w!#$&^.+-]{0,126}\/[A-Za-z0-9][\w!#$&^.+-]{0,126}(\s*;.*)?$/),
+  Schema.maxLength(255),
+  Schema.annotations({ description: "A media type such as video/mp4 or text/plain; charset=utf-8" })
+)
+
+export const Filename = Schema.String.pipe(
+  Schema.minLength(1),
+  Schema.maxLength(1024),
+  Schema.filter((name) => !/[\u0000-\u001f\u007f]/.test(name), { message: () => "control characters are not allowed" }),
+  Schema.annotations({ description: "The file's original name; shown back in Content-Disposition on download" })
+)
+
+export class CreateSessionRequest extends Schema.Class<CreateSessionRequest>("CreateSessionRequest")({
+  filename: Filename,
+  content_type: ContentType,
+  total_size_bytes: Schema.Int.pipe(Schema.positive()).annotations({ description: "Exact size of the whole file" }),
+  chunk_size_bytes: Schema.optional(
+    Schema.Int.pipe(Schema.positive()).annotations({
+      description: "Size of every part but the last (default UPLOAD_CHUNK_SIZE_DEFAULT, within the configured bounds)"
+    })
+  ),
+  sha256: Schema.optional(Sha256HexInput.annotations({
+    description: "SHA-256 of the whole file; complete fails with 422 if the assembled bytes differ"
+  })),
+  batch_id: Schema.optional(BatchId),
+  metadata: Schema.optional(Metadata)
+}) {}
+
+export class UploadLimits extends Schema.Class<UploadLimits>("UploadLimits")({
+  max_file_size_bytes: Schema.Int,
+  chunk_size_default_bytes: Schema.Int,
+  chunk_size_min_bytes: Schema.Int,
+  chunk_size_max_bytes: Schema.Int,
+  allowed_content_types: Schema.NullOr(Schema.Array(Schema.String)),
+  session_ttl_seconds: Schema.Number
+}) {}
+
+const sessionViewFields = {
+  ...UploadSession.fields,
+  batch_id: Schema.OptionFromNullOr(BatchId),
+  filename: Schema.String,
+  content_type: Schema.String,
+  metadata: Metadata,
+  expired: Schema.Boolean.annotations({
+    description: "True once expires_at has passed, even before the sweeper marks the session FAILED"
+  }),
+  received_parts: PartRanges,
+  missing_parts: PartRanges,
+  part_url_template: Schema.String.annotations({
+    description: "Where each part goes: replace {part_number} with 1..total_parts and PUT the raw bytes"
+  }),
+  file: IngestFile
+}
+
+/** Everything a client needs to resume in one response. */
+export class SessionView extends Schema.Class<SessionView>("UploadSessionView")(sessionViewFields) {}
+
+/** The creation response also says which limits apply and what is left of the quota. */
+export class CreatedSession extends Schema.Class<CreatedSession>("CreatedUploadSession")({
+  ...sessionViewFields,
+  limits: UploadLimits,
+  quota: QuotaReport
+}) {}
+
+export class SessionSummary extends Schema.Class<SessionSummary>("UploadSessionSummary")({
+  ...UploadSession.fields,
+  batch_id: Schema.OptionFromNullOr(BatchId),
+  filename: Schema.String,
+  content_type: Schema.String,
+  expired: Schema.Boolean
+}) {}
+
+export class SessionPage extends Schema.Class<SessionPage>("UploadSessionPage")({
+  items: Schema.Array(SessionSummary),
+  next_cursor: Schema.NullOr(Schema.String).annotations({ description: "Pass as ?cursor= for the next page" })
+}) {}
+
+export const StatusFilter = Schema.Union(SessionStatus, Schema.Literal("active")).annotations({
+  description: "A session status, or `active` for INIT and IN_PROGRESS"
+})
+
+export const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 200))
+
+export class CompleteRequest extends Schema.Class<CompleteRequest>("CompleteSessionRequest")({
+  sha256: Schema.optional(Sha256HexInput.annotations({
+    description: "Expected SHA-256 of the whole file, if not given at creation"
+  }))
+}) {}
+
+export const IdempotencyHeaders = Schema.Struct({
+  "idempotency-key": Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(255))).annotations({
+    description: "Replaying a request with the same key returns the same session (200); another request with it is 409"
+  })
+})
+
+const sessionPath = HttpApiSchema.param("id", SessionId)
+
+export class SessionsApi extends HttpApiGroup.make("sessions")
+  .add(
+    HttpApiEndpoint.post("create", "/uploads/sessions")
+      .setPayload(CreateSessionRequest)
+      .setHeaders(IdempotencyHeaders)
+      .addSuccess(CreatedSession, { status: 201 })
+      .addError(ChunkSizeOutOfBounds)
+      .addError(InvalidRequest)
+      .addError(Forbidden)
+      .addError(NotFound)
+      .addError(IdempotencyConflict)
+      .addError(BatchFull)
+      .addError(BatchClosed)
+      .addError(FileTooLarge)
+      .addError(UnsupportedContentType)
+      .addError(QuotaExceeded)
+      .annotate(OpenApi.Summary, "Create an upload session and its file")
+      .annotate(
+        OpenApi.Description,
+        "Reserves total_size_bytes of the caller's quota until the session ends. total_parts = " +
+          "ceil(total_size_bytes / chunk_size_bytes). Answers 201 with Location; a replay with the same " +
+          "Idempotency-Key and the same request answers 200 with the original session."
+      )
+      .annotate(OpenApi.Transform, (operation) => {
+        const responses = operation["responses"] as Record<string, Record<string, unknown>>
+        const created = responses["201"] ?? {}
+        return {
+          ...operation,
+          responses: {
+            ...responses,
+            "200": { ...created, description: "Replay of an earlier request with the same Idempotency-Key" },
+            "201": {
+              ...created,
+              headers: { Location: { description: "URL of the new session", schema: { type: "string" } } }
+            }
+          }
+        }
+      })
+  )
+  .add(
+    HttpApiEndpoint.get("list", "/uploads/sessions")
+      .setUrlParams(Schema.Struct({
+        status: Schema.optional(StatusFilter),
+        user_id: Schema.optional(UserId).annotations({ description: "Admins only: another user's sessions" }),
+        cursor: Schema.optional(SessionId),
+        limit: Schema.optional(Limit)
+      }))
+      .addSuccess(SessionPage)
+      .addError(Forbidden)
+      .annotate(OpenApi.Summary, "The caller's sessions, newest first")
+  )
+  .add(
+    HttpApiEndpoint.get("get")`/uploads/sessions/${sessionPath}`
+      .addSuccess(SessionView)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .annotate(OpenApi.Summary, "Status for resuming: counters, expiry, received and missing parts")
+  )
+  .add(
+    HttpApiEndpoint.post("complete")`/uploads/sessions/${sessionPath}/complete`
+      .setPayload(CompleteRequest)
+      .addSuccess(SessionView)
+      .addError(InvalidRequest)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .addError(MissingParts)
+      .addError(SessionNotWritable)
+      .addError(SessionExpired)
+      .addError(ChecksumMismatch)
+      .annotate(OpenApi.Summary, "Assemble the parts into the stored file, verifying its SHA-256")
+      .annotate(
+        OpenApi.Description,
+        "Idempotent: repeating it returns the same stored file. The body is optional. On a SHA-256 " +
+          "mismatch the file and the session become FAILED."
+      )
+      .annotate(OpenApi.Transform, (operation) => ({
+        ...operation,
+        requestBody: { ...(operation["requestBody"] as object), required: false }
+      }))
+  )
+  .add(
+    HttpApiEndpoint.del("abort")`/uploads/sessions/${sessionPath}`
+      .addSuccess(SessionView)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .addError(SessionNotWritable)
+      .annotate(OpenApi.Summary, "Abort: the session becomes ABORTED, its file FAILED, its parts deleted")
+  )
+  .middleware(Authentication)
+  .annotate(OpenApi.Title, "Upload sessions")
+{}
+
