@@ -2,7 +2,7 @@
  * Every setting of the service, read once with Effect `Config` from the environment.
  * Names are part of the contract (SPEC.md section 6); sizes are bytes, durations seconds.
  */
-import { Config, Context, Duration, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Duration, Layer, Option, Redacted } from "effect"
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -81,7 +81,10 @@ export interface PortalSettings {
 }
 
 export const settingsConfig: Config.Config<PortalSettings> = Config.all({
-  port: Config.port("PORT").pipe(Config.withDefault(8000)),
+  port: Config.integer("PORT").pipe(
+    Config.validate({ message: "PORT must be 0..65535 (0 picks a free port)", validation: (n) => n >= 0 && n <= 65535 }),
+    Config.withDefault(8000)
+  ),
   host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
   databaseUrl: Config.option(Config.redacted("DATABASE_URL")).pipe(
@@ -135,5 +138,3 @@ export class PortalConfig extends Context.Tag("Portal/Config")<PortalConfig, Por
   /** Reads the environment (or whatever ConfigProvider is current). */
   static readonly layer = Layer.effect(PortalConfig, settingsConfig)
 }
-
-export const limits = Effect.map(PortalConfig, (c) => c.limits)

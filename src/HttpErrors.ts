@@ -76,6 +76,12 @@ export const ErrorMappingLive = HttpApiBuilder.middleware(Api, (app): HttpApp.De
       return Effect.failCause(cause)
     }
     const defect = Option.getOrUndefined(Cause.dieOption(cause))
+    // HttpApiBuilder reads JSON bodies with orDie: a body that is not JSON is the client's mistake
+    if (HttpServerError.isServerError(defect) && defect._tag === "RequestError" && defect.reason === "Decode") {
+      return Effect.fail(
+        new HttpApiError.HttpApiDecodeError({ message: "the request body could not be decoded (is it valid JSON?)", issues: [] })
+      )
+    }
     return Option.match(classifyDefect(defect), {
       onSome: (unavailable) =>
         Effect.logWarning(unavailable.message, cause).pipe(Effect.zipRight(Effect.fail(unavailable))),

@@ -16,14 +16,17 @@ export const StorageLive = Layer.unwrapEffect(
       : Layer.die(new Error("STORAGE_BACKEND=s3 is not implemented yet; use STORAGE_BACKEND=local")))
 )
 
-/** Every domain service, over the configured database and storage. */
-export const ServicesLive = Layer.mergeAll(
+/** Every domain service; needs a Storage, a SqlClient and the PortalConfig. */
+export const DomainLive = Layer.mergeAll(
   Users.Default,
   Sessions.Default,
   Parts.Default,
   Finalizer.Default,
   Files.Default
-).pipe(
+)
+
+/** Every domain service, over the configured database and storage. */
+export const ServicesLive = DomainLive.pipe(
   Layer.provideMerge(StorageLive),
   Layer.provideMerge(DatabaseLive)
 )

@@ -36,7 +36,7 @@ export class Files extends Effect.Service<Files>()("Portal/Files", {
         })
       })
 
-    const read = (key: string, window?: ByteWindow) => storage.read(key, window)
+    const read = (key: string, window?: ByteWindow) => Effect.orDie(storage.read(key, window))
 
     return { get, getStored, read } as const
   }),

@@ -42,24 +42,18 @@ export const FilesLive = HttpApiBuilder.group(Api, "files", (handlers) =>
             }
             case "Partial": {
               const { length, offset } = decision
-              return HttpServerResponse.stream(files.read(key, { offset, length }), {
+              return HttpServerResponse.raw(yield* files.read(key, { offset, length }), {
                 status: 206,
                 contentType: file.content_type,
-                contentLength: length,
-                // Bun sends a streamed body chunked unless the length is set as a header
-                headers: {
-                  ...common,
-                  "content-length": String(length),
-                  "content-range": `bytes ${offset}-${offset + length - 1}/${size}`
-                }
+                headers: { ...common, "content-range": `bytes ${offset}-${offset + length - 1}/${size}` }
               })
             }
             case "Full":
-              return HttpServerResponse.stream(files.read(key), {
+              // a Blob body: Bun sends it with its length, using sendfile for local files
+              return HttpServerResponse.raw(yield* files.read(key), {
                 status: 200,
                 contentType: file.content_type,
-                contentLength: size,
-                headers: { ...common, "content-length": String(size) }
+                headers: common
               })
           }
         }))

@@ -159,7 +159,16 @@ export const makeLocalStorage = (options: LocalStorageOptions): Effect.Effect<St
         )
       },
 
-      read: (key, window) => readWindow(key, Option.fromNullable(window)),
+      read: (key, window) =>
+        attempt("read", key, async () => {
+          const path = pathOf(key)
+          const { size } = await fsp.stat(path)
+          if (window === undefined) return Bun.file(path)
+          if (window.offset + window.length > size) {
+            throw new Error(`window ${window.offset}+${window.length} exceeds the object's ${size} bytes`)
+          }
+          return Bun.file(path).slice(window.offset, window.offset + window.length)
+        }),
 
       deleteObject: (key) => attempt("delete", key, () => fsp.rm(pathOf(key), { force: true })),
 

@@ -68,8 +68,12 @@ export interface StorageShape {
     readonly fileId: string
     readonly parts: ReadonlyArray<{ readonly key: string; readonly size: number }>
   }) => Effect.Effect<StoredObject, StorageError>
-  /** The bytes of an object, or of a window of it. */
-  readonly read: (key: string, window?: ByteWindow) => Stream.Stream<Uint8Array, StorageError>
+  /**
+   * The bytes of an object, or of a window of it, as a Blob: the HTTP layer can hand it to
+   * the runtime as is (a file slice is sent with sendfile, an object-store file streamed),
+   * and its size is known up front. Fails if the object is missing or shorter than asked.
+   */
+  readonly read: (key: string, window?: ByteWindow) => Effect.Effect<Blob, StorageError>
   readonly deleteObject: (key: string) => Effect.Effect<void, StorageError>
   /** Readiness: can we write and read right now? */
   readonly check: Effect.Effect<void, StorageError>
