@@ -5,10 +5,15 @@ import { join } from "node:path"
 import type { StorageShape } from "../src/Storage/Storage"
 import { bytes, sha256Hex, startTestApp, type TestApp } from "./support/TestApp"
 
+/** Final objects finished (however many parts were appended in the background before). */
 let assemblies = 0
 const countAssemblies = (storage: StorageShape): StorageShape => ({
   ...storage,
-  assemble: (input) => Effect.zipRight(Effect.sync(() => assemblies++), storage.assemble(input))
+  beginAssembly: (input) =>
+    Effect.map(storage.beginAssembly(input), (assembly) => ({
+      ...assembly,
+      finish: Effect.zipRight(Effect.sync(() => assemblies++), assembly.finish)
+    }))
 })
 
 let app: TestApp
@@ -200,17 +205,19 @@ describe("a finalize whose instance died (TestClock)", () => {
       const data = bytes(100, 9)
       const id = await upload(timed, token, data, 10)
       // as if another instance had started assembling and then been killed
-      await timed.sql(
-        "UPDATE upload_sessions SET finalize_lease_until = $2 WHERE id = $1",
-        [id, new Date(await timed.run(TestClock.currentTimeMillis) + 60_000)]
-      )
+      const leaseEnd = (await timed.run(TestClock.currentTimeMillis)) + 60_000
+      await timed.sql("UPDATE upload_sessions SET finalize_lease_until = $2 WHERE id = $1", [id, new Date(leaseEnd)])
       const before = assemblies
-      const pending = timed.complete(token, id)
-      // wait until the complete is parked on the clock, polling the lease
-      for (let i = 0; i < 1000 && (await timed.run(TestClock.sleeps())).length === 0; i++) await Bun.sleep(5)
+      let settled = false
+      const pending = timed.complete(token, id).finally(() => {
+        settled = true
+      })
+      await timed.advanceWhileParked("30 seconds", "5 seconds")
+      expect(settled).toBe(false)
       expect(assemblies - before).toBe(0)
-      await timed.advance("61 seconds")
-      const reply = await pending
+      // complete keeps polling the lease, and takes over once it has run out
+      const reply = await timed.advanceUntilSettled(() => pending, "5 seconds")
+      expect(await timed.run(TestClock.currentTimeMillis)).toBeGreaterThan(leaseEnd)
       expect(reply.status).toBe(200)
       expect(reply.body.file.sha256).toBe(sha256Hex(data))
       expect(assemblies - before).toBe(1)

@@ -32,8 +32,10 @@ const partRows = (sessionId: string) =>
 const counters = async (sessionId: string) =>
   (await app.sql("SELECT status, received_parts_count, received_bytes FROM upload_sessions WHERE id = $1", [sessionId]))[0]
 
+/** What the session's part folder holds, apart from the final object being assembled in the background. */
 const partFiles = async (sessionId: string) =>
-  readdir(join(app.dataDir, "storage", "parts", sessionId)).catch(() => [] as Array<string>)
+  (await readdir(join(app.dataDir, "storage", "parts", sessionId)).catch(() => [] as Array<string>))
+    .filter((name) => !name.startsWith(".assembly."))
 
 describe("PUT /uploads/sessions/{id}/parts/{n}", () => {
   it("stores a part, hashes it and moves the session to IN_PROGRESS", async () => {

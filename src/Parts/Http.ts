@@ -1,5 +1,6 @@
 import { HttpApiBuilder, type HttpServerRequest } from "@effect/platform"
-import { Effect, Option, Stream } from "effect"
+import { BunHttpServerRequest } from "@effect/platform-bun"
+import { Effect, Option } from "effect"
 import { Api } from "../Api"
 import { setResponseHeader } from "../HttpResponse"
 import { Parts } from "./Parts"
@@ -10,12 +11,11 @@ const declaredLength = (request: HttpServerRequest.HttpServerRequest) =>
     Option.filter(Number.isSafeInteger)
   )
 
-/** HTTP/1.1: without Content-Length or Transfer-Encoding a request has no body at all. */
-const bodyOf = (request: HttpServerRequest.HttpServerRequest) => {
-  const length = declaredLength(request)
-  const hasBody = Option.isSome(length) ? length.value > 0 : request.headers["transfer-encoding"] !== undefined
-  return hasBody ? request.stream : Stream.empty
-}
+const noBody = () => new ReadableStream<Uint8Array>({ start: (controller) => controller.close() })
+
+/** The raw body as Bun received it: a web stream, read straight from the socket. */
+const bodyOf = (request: HttpServerRequest.HttpServerRequest) =>
+  BunHttpServerRequest.toRequest(request).body ?? noBody()
 
 export const PartsLive = HttpApiBuilder.group(Api, "parts", (handlers) =>
   Effect.gen(function*() {

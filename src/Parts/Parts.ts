@@ -4,7 +4,7 @@
  * and a part only counts once its bytes are complete, durable and verified.
  */
 import { inTransaction } from "../Sql"
-import { DateTime, Effect, Either, Option, Stream } from "effect"
+import { DateTime, Effect, Either, Option } from "effect"
 import { requireOwner } from "../Auth/Policy"
 import { PortalConfig } from "../Config"
 import { sha256FromContentDigest, sha256FromHex } from "../Domain/Checksum"
@@ -19,6 +19,7 @@ import {
 } from "../Domain/Errors"
 import { newId, PartId, type SessionId } from "../Domain/Ids"
 import { partByteRange, UploadPart, type UploadSession, writeRefusal } from "../Domain/Session"
+import { Assembler } from "../Sessions/Assembler"
 import { SessionsRepo } from "../Sessions/SessionsRepo"
 import { Storage, type StoredPart } from "../Storage/Storage"
 import { addDuration, currentDate } from "../Time"
@@ -27,7 +28,7 @@ import { PartReceipt } from "./Api"
 export interface PartUpload {
   readonly sessionId: SessionId
   readonly partNumber: number
-  readonly body: Stream.Stream<Uint8Array, unknown>
+  readonly body: ReadableStream<Uint8Array>
   /** The Content-Length header, when the client sent one. */
   readonly contentLength: Option.Option<number>
   readonly contentDigest: Option.Option<string>
@@ -69,6 +70,7 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
     const config = yield* PortalConfig
     const sessions = yield* SessionsRepo
     const storage = yield* Storage
+    const assembler = yield* Assembler
 
     const loadSession = (id: SessionId) =>
       Effect.flatMap(sessions.findById(id), Option.match({
@@ -159,12 +161,13 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
         const written = yield* storage.writePart({
           sessionId: session.id,
           partNumber: input.partNumber,
-          body: Stream.mapError(input.body, (cause) =>
-            new InvalidRequest({ message: `the request body could not be read: ${String(cause)}` })),
+          body: input.body,
           maxBytes: expectedSize
         }).pipe(
           Effect.catchTags({
             BodyTooLarge: () => Effect.fail(tooLarge),
+            BodyUnreadable: (error) =>
+              Effect.fail(new InvalidRequest({ message: `the request body could not be read: ${String(error.cause)}` })),
             StorageError: Effect.die
           })
         )
@@ -181,12 +184,13 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
             })
           }
           const { kept, receipt } = yield* record(session, input.partNumber, written)
-          if (!kept) yield* storage.deletePart(written.key).pipe(Effect.orDie)
+          if (kept) yield* assembler.partRecorded(session.id, session.file_id)
+          else yield* storage.deletePart(written.key).pipe(Effect.orDie)
           return receipt
         }).pipe(Effect.onError(() => storage.deletePart(written.key).pipe(Effect.ignore)))
       }).pipe(Effect.withSpan("Parts.upload", { attributes: { session: input.sessionId, part: input.partNumber } }))
 
     return { upload } as const
   }),
-  dependencies: [SessionsRepo.Default]
+  dependencies: [SessionsRepo.Default, Assembler.Default]
 }) {}

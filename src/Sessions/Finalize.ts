@@ -16,6 +16,7 @@ import { countInRanges, FailureReason, isOpen, missingRanges, type UploadSession
 import { makeKeyedLock } from "../KeyedLock"
 import { Storage } from "../Storage/Storage"
 import { addDuration, currentDate } from "../Time"
+import { Assembler } from "./Assembler"
 import { SessionLifecycle } from "./Lifecycle"
 import { Sessions } from "./Sessions"
 import { SessionsRepo } from "./SessionsRepo"
@@ -31,6 +32,7 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
     const sessions = yield* Sessions
     const lifecycle = yield* SessionLifecycle
     const storage = yield* Storage
+    const assembler = yield* Assembler
     const inProcess = makeKeyedLock<SessionId>()
 
     const load = (id: SessionId) =>
@@ -78,7 +80,7 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
           Effect.delay(HEARTBEAT)
         )
         const assembled = yield* Effect.scoped(
-          Effect.zipRight(Effect.forkScoped(renewLease), storage.assemble({ fileId: session.file_id, parts }))
+          Effect.zipRight(Effect.forkScoped(renewLease), assembler.assemble(session.id, session.file_id, parts))
         ).pipe(
           Effect.map(Option.some),
           // parts vanish when the session is aborted mid-assembly: report that, not a storage outage
@@ -168,5 +170,5 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
 
     return { complete } as const
   }),
-  dependencies: [SessionsRepo.Default, Sessions.Default, SessionLifecycle.Default]
+  dependencies: [SessionsRepo.Default, Sessions.Default, SessionLifecycle.Default, Assembler.Default]
 }) {}

@@ -26,6 +26,7 @@ import { Quota } from "../Quota/Quota"
 import { Storage } from "../Storage/Storage"
 import { addDuration, currentDate } from "../Time"
 import { CreatedSession, type CreateSessionRequest, SessionPage, SessionSummary, SessionView, UploadLimits } from "./Api"
+import { Assembler } from "./Assembler"
 import { SessionLifecycle } from "./Lifecycle"
 import { SessionsRepo, type SessionWithFile } from "./SessionsRepo"
 
@@ -55,6 +56,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
     const quota = yield* Quota
     const lifecycle = yield* SessionLifecycle
     const storage = yield* Storage
+    const assembler = yield* Assembler
     const { limits } = config
 
     const uploadLimits = new UploadLimits({
@@ -293,6 +295,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
         yield* inTransaction(
           lifecycle.terminate({ sessionId: id, status: "ABORTED", reason: "aborted by client", now })
         )
+        yield* assembler.forget(id)
         yield* storage.deleteSessionParts(id).pipe(Effect.orDie)
         const after = yield* view(id)
         if (after.status === "COMPLETE") {
@@ -308,5 +311,12 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
 
     return { create, get, view, list, abort, isExpired } as const
   }),
-  dependencies: [SessionsRepo.Default, FilesRepo.Default, BatchesRepo.Default, Quota.Default, SessionLifecycle.Default]
+  dependencies: [
+    SessionsRepo.Default,
+    FilesRepo.Default,
+    BatchesRepo.Default,
+    Quota.Default,
+    SessionLifecycle.Default,
+    Assembler.Default
+  ]
 }) {}

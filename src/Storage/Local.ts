@@ -3,18 +3,17 @@
  * `<root>/files/<xx>/<file>` for final objects. Every object is written to a temporary
  * name, fsynced (unless disabled), then renamed, so a reader never sees half an object.
  */
-import { Effect, Layer, Option, Stream } from "effect"
+import { Effect, Layer, Option } from "effect"
+import { constants } from "node:fs"
 import type { FileHandle } from "node:fs/promises"
 import * as fsp from "node:fs/promises"
-import { constants } from "node:fs"
 import * as NodePath from "node:path"
 import { PortalConfig } from "../Config"
-import { BodyTooLarge, type ByteWindow, Storage, StorageError, type StorageShape } from "./Storage"
+import { consumeBody } from "./Body"
+import { type Assembly, Storage, StorageError, type StorageShape } from "./Storage"
 
-/** Size of each read when assembling or downloading. */
+/** Size of each read when assembling. */
 const READ_CHUNK = 1024 * 1024
-/** Chunks that may be read and hashed ahead of the disk write they wait for. */
-const WRITE_AHEAD = 4
 
 export interface LocalStorageOptions {
   readonly root: string
@@ -36,13 +35,41 @@ const closeQuietly = (handle: FileHandle) => Effect.promise(() => handle.close()
 
 const removeQuietly = (path: string) => Effect.promise(() => fsp.rm(path, { force: true }).catch(() => undefined))
 
+/**
+ * A temporary file being filled: every chunk is hashed while the previous one is still
+ * being written, so hashing and the disk overlap (one write in flight at a time).
+ */
+interface Sink {
+  readonly key: string
+  readonly temporary: string
+  readonly handle: FileHandle
+  readonly hasher: Bun.CryptoHasher
+  size: number
+  inFlight: Promise<void>
+}
+
+const appendChunks = async (sink: Sink, chunks: Iterable<Uint8Array>) => {
+  for (const chunk of chunks) {
+    sink.hasher.update(chunk)
+    sink.size += chunk.byteLength
+    await sink.inFlight
+    sink.inFlight = writeFully(sink.handle, chunk)
+    // observed here so a failure after an interruption is not an unhandled rejection
+    sink.inFlight.catch(() => undefined)
+  }
+}
+
+
+/** Lets the write in flight settle, then closes; used whenever a sink is let go. */
+const release = (sink: Sink) =>
+  Effect.promise(() => sink.inFlight.catch(() => undefined)).pipe(Effect.zipRight(closeQuietly(sink.handle)))
+
 export const makeLocalStorage = (options: LocalStorageOptions): Effect.Effect<StorageShape, StorageError> =>
   Effect.gen(function*() {
     const root = NodePath.resolve(options.root)
     const partsRoot = NodePath.join(root, "parts")
-    const filesRoot = NodePath.join(root, "files")
     yield* attempt("mkdir", "parts", () => fsp.mkdir(partsRoot, { recursive: true }))
-    yield* attempt("mkdir", "files", () => fsp.mkdir(filesRoot, { recursive: true }))
+    yield* attempt("mkdir", "files", () => fsp.mkdir(NodePath.join(root, "files"), { recursive: true }))
 
     /** Keys are made by this module; anything that could escape the root is a bug. */
     const pathOf = (key: string) => {
@@ -61,70 +88,73 @@ export const makeLocalStorage = (options: LocalStorageOptions): Effect.Effect<St
         )
         : Effect.void
 
-    /**
-     * Writes `body` to a temporary file beside `finalPath`, hashing as it goes, then makes
-     * it durable and renames it into place. Reading and hashing run a few chunks ahead
-     * of the disk writes, so the socket and the disk work at the same time.
-     */
-    const writeObject = <E>(key: string, body: Stream.Stream<Uint8Array, E>, maxBytes: number) =>
+    /** A sink for `key`, its temporary file `.<label>.<random>.tmp` in `directory` (by default the key's). */
+    const openSink = (key: string, directory = NodePath.dirname(pathOf(key)), label = NodePath.basename(key)) =>
       Effect.gen(function*() {
-        const finalPath = pathOf(key)
-        const directory = NodePath.dirname(finalPath)
-        const temporary = NodePath.join(directory, `.${NodePath.basename(finalPath)}.${Bun.randomUUIDv7()}.tmp`)
+        const temporary = NodePath.join(directory, `.${label}.${Bun.randomUUIDv7()}.tmp`)
         yield* attempt("mkdir", key, () => fsp.mkdir(directory, { recursive: true }))
-        const written = yield* Effect.acquireUseRelease(
-          attempt("open", key, () => fsp.open(temporary, "wx")),
-          (handle) =>
-            Effect.gen(function*() {
-              const hasher = new Bun.CryptoHasher("sha256")
-              let size = 0
-              yield* body.pipe(
-                Stream.tap((chunk) => {
-                  size += chunk.byteLength
-                  if (size > maxBytes) return Effect.fail(new BodyTooLarge({ limit: maxBytes }))
-                  hasher.update(chunk)
-                  return Effect.void
-                }),
-                Stream.buffer({ capacity: WRITE_AHEAD }),
-                Stream.runForEach((chunk) => attempt("write", key, () => writeFully(handle, chunk)))
-              )
-              if (options.fsync) yield* attempt("fsync", key, () => handle.datasync())
-              return { size, sha256: hasher.digest("hex") }
-            }),
-          closeQuietly
-        ).pipe(Effect.onError(() => removeQuietly(temporary)))
-        yield* attempt("rename", key, () => fsp.rename(temporary, finalPath)).pipe(
-          Effect.onError(() => removeQuietly(temporary))
-        )
-        yield* syncDirectory(directory, key)
-        return { key, ...written }
+        const handle = yield* attempt("open", key, () => fsp.open(temporary, "wx"))
+        const sink: Sink = { key, temporary, handle, hasher: new Bun.CryptoHasher("sha256"), size: 0, inFlight: Promise.resolve() }
+        return sink
       })
 
-    /** Reads `[offset, offset + length)` of a file; fails if the file is shorter. */
-    const readWindow = (key: string, window: Option.Option<ByteWindow>) =>
-      Stream.acquireRelease(attempt("open", key, () => fsp.open(pathOf(key), "r")), closeQuietly).pipe(
-        Stream.flatMap((handle) =>
-          Stream.fromEffect(
-            Option.match(window, {
-              onNone: () => Effect.map(attempt("stat", key, () => handle.stat()), (s) => ({ offset: 0, end: s.size })),
-              onSome: (w) => Effect.succeed({ offset: w.offset, end: w.offset + w.length })
-            })
-          ).pipe(
-            Stream.flatMap(({ end, offset }) =>
-              Stream.unfoldEffect(offset, (position) =>
-                position >= end
-                  ? Effect.succeed(Option.none())
-                  : attempt("read", key, async () => {
-                    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, end - position))
-                    const { bytesRead } = await handle.read(buffer, 0, buffer.byteLength, position)
-                    if (bytesRead === 0) throw new Error(`unexpected end of object at byte ${position} of ${end}`)
-                    const chunk: Uint8Array = buffer.subarray(0, bytesRead)
-                    return Option.some([chunk, position + bytesRead] as const)
-                  }))
-            )
-          )
-        )
+    /** Makes the sink's bytes durable and visible under its key; the temporary file is gone either way. */
+    const seal = (sink: Sink) =>
+      Effect.gen(function*() {
+        yield* attempt("write", sink.key, () => sink.inFlight)
+        if (options.fsync) yield* attempt("fsync", sink.key, () => sink.handle.datasync())
+        yield* release(sink)
+        const finalPath = pathOf(sink.key)
+        yield* attempt("mkdir", sink.key, () => fsp.mkdir(NodePath.dirname(finalPath), { recursive: true }))
+        yield* attempt("rename", sink.key, () => fsp.rename(sink.temporary, finalPath))
+        yield* syncDirectory(NodePath.dirname(finalPath), sink.key)
+        return { key: sink.key, size: sink.size, sha256: sink.hasher.digest("hex") }
+      }).pipe(Effect.onError(() => Effect.zipRight(release(sink), removeQuietly(sink.temporary))))
+
+    const discard = (sink: Sink) => Effect.zipRight(release(sink), removeQuietly(sink.temporary))
+
+    /** Streams `body` into a new object under `key`; BodyTooLarge as soon as it exceeds `maxBytes`. */
+    const writeObject = (key: string, body: ReadableStream<Uint8Array>, maxBytes: number) =>
+      Effect.acquireUseRelease(
+        openSink(key),
+        (sink) =>
+          consumeBody(body, maxBytes, (chunk) =>
+            appendChunks(sink, [chunk]).catch((cause) => {
+              throw new StorageError({ operation: "write", key, cause })
+            })).pipe(Effect.zipRight(seal(sink))),
+        (sink, exit) => (exit._tag === "Failure" ? discard(sink) : Effect.void)
       )
+
+    /** Appends exactly `size` bytes of a part to `sink`, reading ahead while the previous block is written. */
+    const copyPart = (sink: Sink, part: { readonly key: string; readonly size: number }) =>
+      Effect.acquireUseRelease(
+        attempt("open", part.key, () => fsp.open(pathOf(part.key), "r")),
+        (handle) =>
+          attempt("read", part.key, async () => {
+            let position = 0
+            while (position < part.size) {
+              const block = Buffer.allocUnsafe(Math.min(READ_CHUNK, part.size - position))
+              let filled = 0
+              while (filled < block.byteLength) {
+                const { bytesRead } = await handle.read(block, filled, block.byteLength - filled, position + filled)
+                if (bytesRead === 0) throw new Error(`part ${part.key} ends at byte ${position + filled} of ${part.size}`)
+                filled += bytesRead
+              }
+              position += filled
+              // returns once the block's write is under way: the next read overlaps it
+              await appendChunks(sink, [block])
+            }
+          }),
+        closeQuietly
+      )
+
+    const beginAssembly = (fileId: string, workDirectory: string) =>
+      Effect.map(openSink(`files/${fileId.slice(-2)}/${fileId}`, workDirectory, "assembly"), (sink): Assembly => ({
+        appended: () => sink.size,
+        append: (part) => copyPart(sink, part),
+        finish: Effect.map(seal(sink), (object) => ({ backend: "local", bucket: Option.none<string>(), ...object })),
+        abort: discard(sink)
+      }))
 
     const storage: StorageShape = {
       backend: "local",
@@ -143,21 +173,8 @@ export const makeLocalStorage = (options: LocalStorageOptions): Effect.Effect<St
         return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name)
       }),
 
-      assemble: ({ fileId, parts }) => {
-        const key = `files/${fileId.slice(-2)}/${fileId}`
-        const total = parts.reduce((sum, part) => sum + part.size, 0)
-        const body = Stream.fromIterable(parts).pipe(
-          Stream.flatMap((part) => readWindow(part.key, Option.some({ offset: 0, length: part.size })))
-        )
-        return writeObject(key, body, total).pipe(
-          Effect.catchTag("BodyTooLarge", (cause) => new StorageError({ operation: "assemble", key, cause })),
-          Effect.flatMap((object) =>
-            object.size === total
-              ? Effect.succeed({ backend: "local", bucket: Option.none<string>(), ...object })
-              : new StorageError({ operation: "assemble", key, cause: `assembled ${object.size} of ${total} bytes` })
-          )
-        )
-      },
+      // the work file lives with the session's parts, so whatever removes those removes it too
+      beginAssembly: ({ fileId, sessionId }) => beginAssembly(fileId, pathOf(`parts/${sessionId}`)),
 
       read: (key, window) =>
         attempt("read", key, async () => {

@@ -3,7 +3,7 @@
  * local-filesystem implementation and an object-store one are interchangeable (tusd's
  * DataStore split: the protocol handler above, pluggable stores below).
  */
-import { Context, Data, type Effect, type Option, type Stream } from "effect"
+import { Context, Data, Effect, type Option } from "effect"
 
 /** A part that has been written completely and durably under a key of its own. */
 export interface StoredPart {
@@ -21,6 +21,22 @@ export interface StoredObject {
   readonly sha256: string
 }
 
+/**
+ * A final object being built by appending parts in order, hashing as it goes. It may be
+ * started long before completion (parts are appended as they become contiguous), so that
+ * completing a session only has to append what is left.
+ */
+export interface Assembly {
+  /** Bytes appended so far. */
+  readonly appended: () => number
+  /** Appends exactly `size` bytes of the part stored under `key`. */
+  readonly append: (part: { readonly key: string; readonly size: number }) => Effect.Effect<void, StorageError>
+  /** Makes the object durable and visible under its final key. */
+  readonly finish: Effect.Effect<StoredObject, StorageError>
+  /** Throws the work away. */
+  readonly abort: Effect.Effect<void>
+}
+
 export interface ByteWindow {
   readonly offset: number
   readonly length: number
@@ -28,6 +44,9 @@ export interface ByteWindow {
 
 /** The body delivered more bytes than the part may have; reading stopped there. */
 export class BodyTooLarge extends Data.TaggedError("BodyTooLarge")<{ readonly limit: number }> {}
+
+/** The body could not be read to its end: the client went away, or sent a broken encoding. */
+export class BodyUnreadable extends Data.TaggedError("BodyUnreadable")<{ readonly cause: unknown }> {}
 
 /** The storage itself failed (disk full, permissions, object store down): not the client's fault. */
 export class StorageError extends Data.TaggedError("StorageError")<{
@@ -48,12 +67,13 @@ export interface StorageShape {
    * BodyTooLarge as soon as more than `maxBytes` arrive. The part is only visible under its
    * key once every byte is durable; on any failure nothing is left behind.
    */
-  readonly writePart: <E>(input: {
+  readonly writePart: (input: {
     readonly sessionId: string
     readonly partNumber: number
-    readonly body: Stream.Stream<Uint8Array, E>
+    /** The bytes as they arrive: a web stream, consumed without per-chunk Effect overhead. */
+    readonly body: ReadableStream<Uint8Array>
     readonly maxBytes: number
-  }) => Effect.Effect<StoredPart, E | BodyTooLarge | StorageError>
+  }) => Effect.Effect<StoredPart, BodyTooLarge | BodyUnreadable | StorageError>
   /** Removes one part object (e.g. a duplicate that lost the race). Missing keys are fine. */
   readonly deletePart: (key: string) => Effect.Effect<void, StorageError>
   /** Removes every part object of a session. */
@@ -61,13 +81,13 @@ export interface StorageShape {
   /** Session ids that still have part objects, for garbage collection. */
   readonly listSessionsWithParts: Effect.Effect<ReadonlyArray<string>, StorageError>
   /**
-   * Concatenates `parts` in the given order into the file's final object while hashing it.
-   * Each part must have exactly its recorded size. Repeating it yields the same object.
+   * Starts the final object of a file. Work in progress belongs to the session: removing
+   * the session's parts removes it too. Finishing twice for one file yields the same object.
    */
-  readonly assemble: (input: {
+  readonly beginAssembly: (input: {
     readonly fileId: string
-    readonly parts: ReadonlyArray<{ readonly key: string; readonly size: number }>
-  }) => Effect.Effect<StoredObject, StorageError>
+    readonly sessionId: string
+  }) => Effect.Effect<Assembly, StorageError>
   /**
    * The bytes of an object, or of a window of it, as a Blob: the HTTP layer can hand it to
    * the runtime as is (a file slice is sent with sendfile, an object-store file streamed),
@@ -80,3 +100,18 @@ export interface StorageShape {
 }
 
 export class Storage extends Context.Tag("Portal/Storage")<Storage, StorageShape>() {}
+
+/** Concatenates `parts` in order into the file's final object, hashing it; all or nothing. */
+export const assembleAll = (
+  storage: StorageShape,
+  input: {
+    readonly fileId: string
+    readonly sessionId: string
+    readonly parts: ReadonlyArray<{ readonly key: string; readonly size: number }>
+  }
+) =>
+  Effect.flatMap(storage.beginAssembly(input), (assembly) =>
+    Effect.forEach(input.parts, assembly.append, { discard: true }).pipe(
+      Effect.zipRight(assembly.finish),
+      Effect.onError(() => assembly.abort)
+    ))

@@ -7,7 +7,7 @@ import { HttpServer } from "@effect/platform"
 import { BunContext } from "@effect/platform-bun"
 import {
   ConfigProvider,
-  type Duration,
+  Duration,
   Effect,
   Layer,
   ManagedRuntime,
@@ -157,6 +157,35 @@ const makeHandle = (app: {
     getSession: (token: string, sessionId: string) => request("GET", `/uploads/sessions/${sessionId}`, { token }),
     /** Moves the service's clock (only with `testClock: true`). */
     advance: (duration: Duration.DurationInput) => run(TestClock.adjust(duration)),
+    /** Moves the clock by `total` in steps of `step`, each once the service is parked on the clock. */
+    advanceWhileParked: async (total: Duration.DurationInput, step: Duration.DurationInput) => {
+      const steps = Math.ceil(Duration.toMillis(total) / Duration.toMillis(step))
+      for (let done = 0, i = 0; done < steps && i < steps * 5000; i++) {
+        if ((await run(TestClock.sleeps())).length > 0) {
+          await run(TestClock.adjust(step))
+          done++
+        } else {
+          await Bun.sleep(2)
+        }
+      }
+    },
+    /**
+     * Starts a request and settles it by moving the clock `step` at a time whenever some
+     * fiber of the service is parked on the clock (one woken mid-adjustment may park again).
+     */
+    advanceUntilSettled: async <A>(start: () => Promise<A>, step: Duration.DurationInput, maxSteps = 200): Promise<A> => {
+      const pending = start()
+      let settled = false
+      void pending.finally(() => {
+        settled = true
+      })
+      for (let i = 0; i < maxSteps * 50 && !settled; i++) {
+        if ((await run(TestClock.sleeps())).length > 0) await run(TestClock.adjust(step))
+        // real time passes only for the service's I/O (database, files) to progress
+        else await Bun.sleep(2)
+      }
+      return pending
+    },
     sql: <Row extends Record<string, unknown> = Record<string, any>>(text: string, values?: ReadonlyArray<unknown>) =>
       query<Row>(app.database.url, text, values),
     close: async () => {

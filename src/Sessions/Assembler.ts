@@ -1,0 +1,122 @@
+/**
+ * Builds a session's final object while its parts are still arriving: whenever a part is
+ * recorded, the parts that are now contiguous from part 1 are appended (and hashed) in the
+ * background, so completing only has to append what is left instead of the whole file.
+ *
+ * This is an optimization of one process and nothing more. Parts are immutable once
+ * recorded, so what was appended stays valid; if there is no work in progress (another
+ * instance received the parts, the process restarted, something failed), completion
+ * assembles everything from the recorded parts, as it would without this service.
+ */
+import { Effect, FiberSet, Option } from "effect"
+import type { FileId, SessionId } from "../Domain/Ids"
+import { type Assembly, assembleAll, Storage } from "../Storage/Storage"
+import { SessionsRepo } from "./SessionsRepo"
+
+/** Sessions followed at once; beyond this, completion does all the work (bounded memory and files). */
+const MAX_FOLLOWED = 256
+
+interface Followed {
+  readonly fileId: FileId
+  readonly lock: Effect.Semaphore
+  assembly: Option.Option<Assembly>
+  /** Keys of the parts appended so far, in part-number order. */
+  readonly appended: Array<string>
+  broken: boolean
+}
+
+type Part = { readonly key: string; readonly size: number }
+
+export class Assembler extends Effect.Service<Assembler>()("Portal/Assembler", {
+  scoped: Effect.gen(function*() {
+    const storage = yield* Storage
+    const sessions = yield* SessionsRepo
+    const followed = new Map<SessionId, Followed>()
+    const background = yield* FiberSet.make()
+
+    const abandon = (state: Followed) =>
+      Effect.suspend(() => {
+        state.broken = true
+        const assembly = state.assembly
+        state.assembly = Option.none()
+        return Option.match(assembly, { onNone: () => Effect.void, onSome: (a) => a.abort })
+      })
+
+    yield* Effect.addFinalizer(() => Effect.forEach(followed.values(), abandon, { discard: true }))
+
+    const appendTo = (state: Followed, sessionId: SessionId, part: Part) =>
+      Effect.gen(function*() {
+        const assembly = Option.isSome(state.assembly)
+          ? state.assembly.value
+          : yield* storage.beginAssembly({ fileId: state.fileId, sessionId })
+        state.assembly = Option.some(assembly)
+        yield* assembly.append(part)
+        state.appended.push(part.key)
+      })
+
+    /** Appends recorded parts for as long as the next one in order is there. */
+    const catchUp = (sessionId: SessionId, state: Followed) =>
+      Effect.gen(function*() {
+        while (!state.broken) {
+          const next = yield* sessions.findPart(sessionId, state.appended.length + 1)
+          if (Option.isNone(next) || next.value.status !== "RECEIVED") return
+          yield* appendTo(state, sessionId, { key: next.value.temp_key, size: next.value.size_bytes })
+        }
+      })
+
+    /** A part of the session was recorded: follow up in the background. Never fails the caller. */
+    const partRecorded = (sessionId: SessionId, fileId: FileId) =>
+      Effect.suspend(() => {
+        let state = followed.get(sessionId)
+        if (state === undefined) {
+          if (followed.size >= MAX_FOLLOWED) return Effect.void
+          state = { fileId, lock: Effect.unsafeMakeSemaphore(1), assembly: Option.none(), appended: [], broken: false }
+          followed.set(sessionId, state)
+        }
+        const current = state
+        return FiberSet.run(
+          background,
+          current.lock.withPermits(1)(catchUp(sessionId, current)).pipe(
+            Effect.catchAllCause((cause) =>
+              Effect.logWarning("background assembly stopped; completion will assemble in full", cause).pipe(
+                Effect.zipRight(abandon(current))
+              ))
+          )
+        ).pipe(Effect.asVoid)
+      })
+
+    /** Stops following a session that ended without completing. */
+    const forget = (sessionId: SessionId) =>
+      Effect.suspend(() => {
+        const state = followed.get(sessionId)
+        followed.delete(sessionId)
+        return state === undefined ? Effect.void : state.lock.withPermits(1)(abandon(state))
+      })
+
+    /**
+     * The session's final object from `parts` (all of them, in order): what was appended in
+     * the background is kept when it is exactly a prefix of `parts`; the rest is appended now.
+     */
+    const assemble = (sessionId: SessionId, fileId: FileId, parts: ReadonlyArray<Part>) =>
+      Effect.suspend(() => {
+        const state = followed.get(sessionId)
+        followed.delete(sessionId)
+        if (state === undefined) return assembleAll(storage, { fileId, sessionId, parts })
+        return state.lock.withPermits(1)(Effect.gen(function*() {
+          const isPrefix = state.appended.length <= parts.length &&
+            state.appended.every((key, i) => parts[i]?.key === key)
+          if (state.broken || Option.isNone(state.assembly) || !isPrefix) {
+            yield* abandon(state)
+            return yield* assembleAll(storage, { fileId, sessionId, parts })
+          }
+          const assembly = state.assembly.value
+          for (const part of parts.slice(state.appended.length)) yield* assembly.append(part)
+          state.assembly = Option.none()
+          return yield* assembly.finish
+        }).pipe(Effect.onError(() => abandon(state))))
+      })
+
+    return { partRecorded, forget, assemble } as const
+  }),
+  dependencies: [SessionsRepo.Default]
+}) {}
