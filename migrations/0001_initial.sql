@@ -98,16 +98,28 @@ CREATE INDEX upload_sessions_owner ON upload_sessions (created_by, id DESC);
 CREATE INDEX upload_sessions_open_expiry ON upload_sessions (expires_at)
   WHERE status IN ('INIT', 'IN_PROGRESS');
 
+-- A part is RECEIVED once its bytes are complete, durable and hashed. Before that, the one
+-- request allowed to write it holds a PENDING claim, renewed while it writes; a claim of a
+-- request that died lapses at claim_expires_at and can be taken over.
 CREATE TABLE upload_parts (
-  id          uuid PRIMARY KEY,
-  session_id  uuid NOT NULL REFERENCES upload_sessions (id) ON DELETE CASCADE,
-  part_number integer NOT NULL CHECK (part_number >= 1),
-  status      text NOT NULL CHECK (status IN ('PENDING', 'RECEIVED', 'FAILED')),
-  temp_key    text NOT NULL,
-  size_bytes  bigint NOT NULL CHECK (size_bytes >= 0),
-  sha256      text NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
-  created_at  timestamptz NOT NULL,
-  CONSTRAINT upload_parts_session_part UNIQUE (session_id, part_number)
+  id               uuid PRIMARY KEY,
+  session_id       uuid NOT NULL REFERENCES upload_sessions (id) ON DELETE CASCADE,
+  part_number      integer NOT NULL CHECK (part_number >= 1),
+  status           text NOT NULL CHECK (status IN ('PENDING', 'RECEIVED', 'FAILED')),
+  -- where the bytes are: an object of the storage, and the part's offset in it
+  temp_key         text,
+  byte_offset      bigint NOT NULL CHECK (byte_offset >= 0),
+  size_bytes       bigint CHECK (size_bytes >= 0),
+  sha256           text CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+  claim_token      uuid,
+  claim_expires_at timestamptz,
+  created_at       timestamptz NOT NULL,
+  CONSTRAINT upload_parts_session_part UNIQUE (session_id, part_number),
+  CONSTRAINT upload_parts_received CHECK (
+    status <> 'RECEIVED' OR (temp_key IS NOT NULL AND size_bytes IS NOT NULL AND sha256 IS NOT NULL
+                             AND claim_token IS NULL)),
+  CONSTRAINT upload_parts_pending CHECK (
+    status <> 'PENDING' OR (claim_token IS NOT NULL AND claim_expires_at IS NOT NULL))
 );
 
 CREATE TABLE outbox_events (

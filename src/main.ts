@@ -28,6 +28,9 @@ const MainLive = HttpLive.pipe(
   Layer.provide(ServicesLive),
   Layer.provide(PortalConfig.layer),
   Layer.provide(LoggerLive),
+  // spans cost a captured stack trace each and nothing here exports them; embedders with a
+  // tracer keep them (every service is annotated with Effect.withSpan)
+  Layer.provide(Layer.setTracerEnabled(false)),
   Layer.provide(BunContext.layer)
 )
 

@@ -23,19 +23,23 @@ const newSession = async (total: number, chunk: number, token = alice.token) => 
   return reply.body.id as string
 }
 
+/** The session's parts as recorded: received ones, and claims of uploads in progress. */
 const partRows = (sessionId: string) =>
-  app.sql<{ part_number: number; sha256: string; temp_key: string }>(
-    "SELECT part_number, sha256, temp_key FROM upload_parts WHERE session_id = $1 ORDER BY part_number",
+  app.sql<{ part_number: number; status: string; sha256: string; temp_key: string; byte_offset: number }>(
+    "SELECT part_number, status, sha256, temp_key, byte_offset FROM upload_parts WHERE session_id = $1 ORDER BY part_number",
     [sessionId]
   )
 
 const counters = async (sessionId: string) =>
   (await app.sql("SELECT status, received_parts_count, received_bytes FROM upload_sessions WHERE id = $1", [sessionId]))[0]
 
-/** What the session's part folder holds, apart from the final object being assembled in the background. */
-const partFiles = async (sessionId: string) =>
-  (await readdir(join(app.dataDir, "storage", "parts", sessionId)).catch(() => [] as Array<string>))
-    .filter((name) => !name.startsWith(".assembly."))
+/** What the session's staging folder holds. */
+const stagedFiles = async (sessionId: string) =>
+  readdir(join(app.dataDir, "storage", "parts", sessionId)).catch(() => [] as Array<string>)
+
+/** The bytes at a recorded part's place. */
+const storedBytes = async (part: { temp_key: string; byte_offset: number }, size: number) =>
+  Bun.file(join(app.dataDir, "storage", part.temp_key)).slice(part.byte_offset, part.byte_offset + size).bytes()
 
 describe("PUT /uploads/sessions/{id}/parts/{n}", () => {
   it("stores a part, hashes it and moves the session to IN_PROGRESS", async () => {
@@ -73,7 +77,6 @@ describe("PUT /uploads/sessions/{id}/parts/{n}", () => {
     expect(again.body).toMatchObject({ already_received: true, received_parts_count: 1, received_bytes: 10 })
     expect(await counters(id)).toMatchObject({ received_parts_count: 1, received_bytes: 10 })
     expect(await partRows(id)).toHaveLength(1)
-    expect(await partFiles(id)).toHaveLength(1)
   })
 
   it("answers 409 naming both hashes when the part arrives with other bytes, and keeps the stored part", async () => {
@@ -91,9 +94,7 @@ describe("PUT /uploads/sessions/{id}/parts/{n}", () => {
       received_sha256: sha256Hex(other)
     })
     expect(await partRows(id)).toEqual([before!])
-    const stored = await Bun.file(join(app.dataDir, "storage", before!.temp_key)).bytes()
-    expect(sha256Hex(stored)).toBe(sha256Hex(original))
-    expect(await partFiles(id)).toHaveLength(1)
+    expect(sha256Hex(await storedBytes(before!, 10))).toBe(sha256Hex(original))
     expect(await counters(id)).toMatchObject({ received_parts_count: 1, received_bytes: 10 })
   })
 
@@ -122,7 +123,8 @@ describe("PUT /uploads/sessions/{id}/parts/{n}", () => {
     }
     expect((await app.putPart(alice.token, id, "one", bytes(10))).status).toBe(400)
     expect((await app.putPart(alice.token, id, "1.5", bytes(10))).status).toBe(400)
-    expect(await partFiles(id)).toHaveLength(0)
+    expect(await partRows(id)).toHaveLength(0)
+    expect(await stagedFiles(id)).toEqual([])
   })
 
   it("verifies a Content-Digest or X-Part-Sha256 header", async () => {
@@ -136,7 +138,6 @@ describe("PUT /uploads/sessions/{id}/parts/{n}", () => {
     const malformed = await app.putPart(alice.token, id, 1, data, { "x-part-sha256": "abc" })
     expect(malformed.status).toBe(400)
     expect(await partRows(id)).toHaveLength(0)
-    expect(await partFiles(id)).toHaveLength(0)
     const right = await app.putPart(alice.token, id, 1, data, { "content-digest": contentDigestOf(sha256Hex(data)) })
     expect(right.status).toBe(200)
     const rightHex = await app.putPart(alice.token, id, 2, bytes(10, 5), { "x-part-sha256": sha256Hex(bytes(10, 5)).toUpperCase() })
@@ -160,7 +161,7 @@ describe("PUT /uploads/sessions/{id}/parts/{n}", () => {
     expect(replies.every((r) => r.status === 200)).toBe(true)
     expect(replies.filter((r) => r.body.already_received === false)).toHaveLength(1)
     expect(await counters(id)).toMatchObject({ received_parts_count: 1, received_bytes: 10 })
-    expect(await partFiles(id)).toHaveLength(1)
+    expect(await partRows(id)).toHaveLength(1)
   })
 
   it("keeps exactly one version when the same part races with different bytes", async () => {
@@ -172,7 +173,7 @@ describe("PUT /uploads/sessions/{id}/parts/{n}", () => {
     expect(replies.filter((r) => r.status === 409)).toHaveLength(5)
     const [row] = await partRows(id)
     expect(row?.sha256).toBe(winners[0]?.body.sha256)
-    expect(await partFiles(id)).toHaveLength(1)
+    expect(sha256Hex(await storedBytes(row!, 10))).toBe(row!.sha256)
   })
 
   it("leaves nothing behind when the body is cut off mid-way", async () => {
@@ -190,10 +191,10 @@ describe("PUT /uploads/sessions/{id}/parts/{n}", () => {
       socket.on("close", () => resolve())
       socket.on("error", reject)
     })
-    // the server learns of the disconnect asynchronously; wait until its handler has cleaned up
-    for (let i = 0; i < 50 && (await partFiles(id)).length > 0; i++) await Bun.sleep(20)
-    expect(await partFiles(id)).toEqual([])
+    // the server learns of the disconnect asynchronously; wait until its handler gave the part up
+    for (let i = 0; i < 100 && (await partRows(id)).length > 0; i++) await Bun.sleep(20)
     expect(await partRows(id)).toHaveLength(0)
+    expect((await app.getSession(alice.token, id)).body.received_parts).toEqual([])
     expect(await counters(id)).toEqual({ status: "INIT", received_parts_count: 0, received_bytes: 0 })
     expect((await app.putPart(alice.token, id, 1, bytes(500))).status).toBe(200)
   })
@@ -216,7 +217,7 @@ describe("PUT /uploads/sessions/{id}/parts/{n}", () => {
     })
     expect(response.status).toBe(413)
     expect(sent).toBeLessThan(limit)
-    expect(await partFiles(id)).toEqual([])
+    expect(await partRows(id)).toHaveLength(0)
   })
 
   it("answers 409 after abort and after completion, and 403 for another user's session", async () => {

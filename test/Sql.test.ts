@@ -106,11 +106,39 @@ const makePart = (sessionId: SessionId, partNumber: number, sha = hex("a")) =>
       session_id: sessionId,
       part_number: partNumber,
       status: "RECEIVED",
-      temp_key: `parts/${sessionId}/${partNumber}`,
+      temp_key: `parts/${sessionId}/data`,
+      byte_offset: (partNumber - 1) * 10,
       size_bytes: 10,
       sha256: sha,
       created_at: now()
     }))
+
+/** Claims a part and records it received, as an upload does. */
+const receivePart = (sessionId: SessionId, partNumber: number, sha = hex("a")) =>
+  Effect.gen(function*() {
+    const sessions = yield* SessionsRepo
+    const token = Bun.randomUUIDv7()
+    const claimed = yield* sessions.claimPart({
+      id: yield* newId(PartId),
+      sessionId,
+      partNumber,
+      offset: (partNumber - 1) * 10,
+      token,
+      now: new Date(),
+      until: new Date(Date.now() + 60_000)
+    })
+    const received = yield* sessions.receivePart({
+      sessionId,
+      partNumber,
+      token,
+      key: `parts/${sessionId}/data`,
+      size: 10,
+      sha256: sha,
+      now: new Date(),
+      expiresAt: new Date(Date.now() + 3_600_000)
+    })
+    return { claimed, received }
+  })
 
 const databases: Array<{
   readonly name: string
@@ -172,11 +200,13 @@ describe.each(databases)("on $name", ({ open }) => {
       const second = yield* makePart(session.id, 1, hex("b"))
       yield* sql`INSERT INTO upload_parts ${sql.insert(Schema.encodeSync(UploadPart)(first))}`
       const raw = yield* outcome(sql`INSERT INTO upload_parts ${sql.insert(Schema.encodeSync(UploadPart)(second))}`)
-      const viaRepo = yield* (yield* SessionsRepo).insertPart(second)
-      return { raw, viaRepo }
+      // a received part can never be claimed (and so never rewritten) again
+      const claimAgain = yield* receivePart(session.id, 1, hex("b"))
+      return { raw, claimAgain }
     }))
     expect(result.raw).toBe("23505")
-    expect(Option.isNone(result.viaRepo)).toBe(true)
+    expect(result.claimAgain.claimed).toBe(false)
+    expect(Option.isNone(result.claimAgain.received)).toBe(true)
   })
 
   it("refuses to mark a file STORED without sha256, size and storage pointer (database and repository)", async () => {
@@ -267,10 +297,7 @@ describe.each(databases)("on $name", ({ open }) => {
       yield* batches.attachFile(batch.id, new Date())
       const file = yield* makeFile(owner, Option.some(batch.id))
       const session = yield* makeSession(owner, file)
-      for (const n of [3, 1, 2]) {
-        yield* sessions.insertPart(yield* makePart(session.id, n))
-        yield* sessions.countPart(session.id, 10, new Date(), new Date(Date.now() + 3_600_000))
-      }
+      for (const n of [3, 1, 2]) yield* receivePart(session.id, n)
       const stored = yield* sql.withTransaction(lifecycle.store({
         sessionId: session.id,
         fileId: file.id,

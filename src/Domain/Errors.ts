@@ -65,6 +65,12 @@ export class PartConflict extends Schema.TaggedError<PartConflict>()(
   HttpApiSchema.annotations({ status: 409, description: "The part was already received with other bytes" })
 ) {}
 
+export class PartInProgress extends Schema.TaggedError<PartInProgress>()(
+  "PartInProgress",
+  { ...Message, part_number: Schema.Int },
+  HttpApiSchema.annotations({ status: 409, description: "Another upload of this part is still in progress; retry later" })
+) {}
+
 export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>()(
   "IdempotencyConflict",
   { ...Message, idempotency_key: Schema.String, session_id: Schema.String },

@@ -77,14 +77,26 @@ export const writeRefusal = (
 export const PartStatus = Schema.Literal("PENDING", "RECEIVED", "FAILED")
 export type PartStatus = typeof PartStatus.Type
 
+/** A received part: its bytes are complete, durable and hashed. */
 export class UploadPart extends Schema.Class<UploadPart>("UploadPart")({
   id: PartId,
   session_id: SessionId,
   part_number: Schema.Int,
-  status: PartStatus,
+  status: Schema.Literal("RECEIVED"),
   temp_key: Schema.String,
+  byte_offset: ByteCount,
   size_bytes: ByteCount,
   sha256: Sha256Hex,
+  created_at: Timestamp
+}) {}
+
+/** A part being written: the one request holding the claim may write it, until it lapses. */
+export class PartClaim extends Schema.Class<PartClaim>("PartClaim")({
+  id: PartId,
+  session_id: SessionId,
+  part_number: Schema.Int,
+  status: Schema.Literal("PENDING"),
+  claim_expires_at: Timestamp,
   created_at: Timestamp
 }) {}
 

@@ -9,6 +9,7 @@ import {
   InvalidRequest,
   NotFound,
   PartConflict,
+  PartInProgress,
   PartNumberOutOfRange,
   PartSizeMismatch,
   PartTooLarge,
@@ -60,6 +61,7 @@ export class PartsApi extends HttpApiGroup.make("parts")
       .addError(Forbidden)
       .addError(SessionNotWritable)
       .addError(PartConflict)
+      .addError(PartInProgress)
       .addError(SessionExpired)
       .addError(PartTooLarge)
       .addError(PartSizeMismatch)
@@ -70,7 +72,8 @@ export class PartsApi extends HttpApiGroup.make("parts")
         OpenApi.Description,
         "Every part but the last is exactly chunk_size_bytes; the last is the remainder. The body is " +
           "streamed to storage and hashed, never buffered whole. Sending the same bytes again succeeds " +
-          "and counts once; other bytes for a received part are 409 and leave the stored part untouched."
+          "and counts once; other bytes for a received part are 409 and leave the stored part untouched. " +
+          "A retry that arrives while the same part is still being received waits for it, then compares."
       )
   )
   .middleware(Authentication)

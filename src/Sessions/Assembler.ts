@@ -10,8 +10,7 @@
  */
 import { Effect, FiberSet, Option } from "effect"
 import type { FileId, SessionId } from "../Domain/Ids"
-import { type Assembly, assembleAll, Storage } from "../Storage/Storage"
-import { SessionsRepo } from "./SessionsRepo"
+import { type Assembly, assembleAll, type PartLocation, Storage } from "../Storage/Storage"
 
 /** Sessions followed at once; beyond this, completion does all the work (bounded memory and files). */
 const MAX_FOLLOWED = 256
@@ -20,17 +19,18 @@ interface Followed {
   readonly fileId: FileId
   readonly lock: Effect.Semaphore
   assembly: Option.Option<Assembly>
-  /** Keys of the parts appended so far, in part-number order. */
+  /** Where the parts appended so far were, in part-number order. */
   readonly appended: Array<string>
+  /** Parts this process recorded that are not appended yet, by part number. */
+  readonly recorded: Map<number, PartLocation>
   broken: boolean
 }
 
-type Part = { readonly key: string; readonly size: number }
+const where = (part: PartLocation) => `${part.key}@${part.offset}+${part.size}`
 
 export class Assembler extends Effect.Service<Assembler>()("Portal/Assembler", {
   scoped: Effect.gen(function*() {
     const storage = yield* Storage
-    const sessions = yield* SessionsRepo
     const followed = new Map<SessionId, Followed>()
     const background = yield* FiberSet.make()
 
@@ -44,36 +44,49 @@ export class Assembler extends Effect.Service<Assembler>()("Portal/Assembler", {
 
     yield* Effect.addFinalizer(() => Effect.forEach(followed.values(), abandon, { discard: true }))
 
-    const appendTo = (state: Followed, sessionId: SessionId, part: Part) =>
+    const appendTo = (state: Followed, sessionId: SessionId, part: PartLocation) =>
       Effect.gen(function*() {
         const assembly = Option.isSome(state.assembly)
           ? state.assembly.value
           : yield* storage.beginAssembly({ fileId: state.fileId, sessionId })
         state.assembly = Option.some(assembly)
         yield* assembly.append(part)
-        state.appended.push(part.key)
+        state.appended.push(where(part))
       })
 
-    /** Appends recorded parts for as long as the next one in order is there. */
+    /**
+     * Appends recorded parts for as long as the next one in order is known here. Parts
+     * recorded by other instances are not seen: completion appends them from the database.
+     */
     const catchUp = (sessionId: SessionId, state: Followed) =>
       Effect.gen(function*() {
         while (!state.broken) {
-          const next = yield* sessions.findPart(sessionId, state.appended.length + 1)
-          if (Option.isNone(next) || next.value.status !== "RECEIVED") return
-          yield* appendTo(state, sessionId, { key: next.value.temp_key, size: next.value.size_bytes })
+          const partNumber = state.appended.length + 1
+          const next = state.recorded.get(partNumber)
+          if (next === undefined) return
+          yield* appendTo(state, sessionId, next)
+          state.recorded.delete(partNumber)
         }
       })
 
     /** A part of the session was recorded: follow up in the background. Never fails the caller. */
-    const partRecorded = (sessionId: SessionId, fileId: FileId) =>
+    const partRecorded = (sessionId: SessionId, fileId: FileId, partNumber: number, location: PartLocation) =>
       Effect.suspend(() => {
         let state = followed.get(sessionId)
         if (state === undefined) {
           if (followed.size >= MAX_FOLLOWED) return Effect.void
-          state = { fileId, lock: Effect.unsafeMakeSemaphore(1), assembly: Option.none(), appended: [], broken: false }
+          state = {
+            fileId,
+            lock: Effect.unsafeMakeSemaphore(1),
+            assembly: Option.none(),
+            appended: [],
+            recorded: new Map(),
+            broken: false
+          }
           followed.set(sessionId, state)
         }
         const current = state
+        current.recorded.set(partNumber, { key: location.key, offset: location.offset, size: location.size })
         return FiberSet.run(
           background,
           current.lock.withPermits(1)(catchUp(sessionId, current)).pipe(
@@ -97,14 +110,17 @@ export class Assembler extends Effect.Service<Assembler>()("Portal/Assembler", {
      * The session's final object from `parts` (all of them, in order): what was appended in
      * the background is kept when it is exactly a prefix of `parts`; the rest is appended now.
      */
-    const assemble = (sessionId: SessionId, fileId: FileId, parts: ReadonlyArray<Part>) =>
+    const assemble = (sessionId: SessionId, fileId: FileId, parts: ReadonlyArray<PartLocation>) =>
       Effect.suspend(() => {
         const state = followed.get(sessionId)
         followed.delete(sessionId)
         if (state === undefined) return assembleAll(storage, { fileId, sessionId, parts })
         return state.lock.withPermits(1)(Effect.gen(function*() {
           const isPrefix = state.appended.length <= parts.length &&
-            state.appended.every((key, i) => parts[i]?.key === key)
+            state.appended.every((appended, i) => {
+              const part = parts[i]
+              return part !== undefined && where(part) === appended
+            })
           if (state.broken || Option.isNone(state.assembly) || !isPrefix) {
             yield* abandon(state)
             return yield* assembleAll(storage, { fileId, sessionId, parts })
@@ -117,6 +133,5 @@ export class Assembler extends Effect.Service<Assembler>()("Portal/Assembler", {
       })
 
     return { partRecorded, forget, assemble } as const
-  }),
-  dependencies: [SessionsRepo.Default]
+  })
 }) {}

@@ -4,10 +4,10 @@
  * instances) can neither double-count a part nor resurrect a finished session.
  */
 import { SqlClient, SqlSchema } from "@effect/sql"
-import { Data, Effect, Option, Schema } from "effect"
+import { Data, Effect, Schema } from "effect"
 import { IngestFile } from "../Domain/File"
-import { FileId, SessionId, UserId } from "../Domain/Ids"
-import { type PartRange, SessionStatus, UploadPart, UploadSession } from "../Domain/Session"
+import { PartId, SessionId, UserId } from "../Domain/Ids"
+import { PartClaim, type PartRange, SessionStatus, UploadPart, UploadSession } from "../Domain/Session"
 import { isUniqueViolation } from "../Sql"
 
 /** Another request created a session with the same (owner, Idempotency-Key) first. */
@@ -28,6 +28,16 @@ const Terminate = Schema.Struct({
   reason: Schema.String,
   expectedSha256: Schema.NullOr(Schema.String),
   now: Schema.DateFromSelf
+})
+
+const PartClaimRequest = Schema.Struct({
+  id: PartId,
+  sessionId: SessionId,
+  partNumber: Schema.Int,
+  offset: Schema.Int,
+  token: Schema.String,
+  now: Schema.DateFromSelf,
+  until: Schema.DateFromSelf
 })
 
 const ListRequest = Schema.Struct({
@@ -104,47 +114,87 @@ export class SessionsRepo extends Effect.Service<SessionsRepo>()("Portal/Session
         Effect.map((rows) => rows.map(({ first, last }): PartRange => [first, last]))
       )
 
+    /** The part as it stands: received, or claimed by a request writing it. */
     const findPart = SqlSchema.findOne({
       Request: Schema.Struct({ sessionId: SessionId, partNumber: Schema.Int }),
-      Result: UploadPart,
+      Result: Schema.Union(UploadPart, PartClaim),
       execute: ({ partNumber, sessionId }) =>
         sql`SELECT * FROM upload_parts WHERE session_id = ${sessionId} AND part_number = ${partNumber}`
     })
 
-    /** Inserts the part unless that number is already taken; None when it was. */
-    const insertPart = SqlSchema.findOne({
-      Request: UploadPart,
-      Result: UploadPart,
-      execute: (part) =>
-        sql`INSERT INTO upload_parts ${sql.insert(part)}
-            ON CONFLICT ON CONSTRAINT upload_parts_session_part DO NOTHING
-            RETURNING *`
-    })
+    /**
+     * Takes the right to write a part: granted when nobody has the part, or when the claim
+     * of the request that had it lapsed (that request died). Never for a received part.
+     */
+    const claimPart = (claim: typeof PartClaimRequest.Type) =>
+      sql`INSERT INTO upload_parts (id, session_id, part_number, status, byte_offset, claim_token, claim_expires_at, created_at)
+          VALUES (${claim.id}, ${claim.sessionId}, ${claim.partNumber}, 'PENDING', ${claim.offset},
+                  ${claim.token}, ${claim.until}, ${claim.now})
+          ON CONFLICT ON CONSTRAINT upload_parts_session_part DO UPDATE
+             SET claim_token = EXCLUDED.claim_token, claim_expires_at = EXCLUDED.claim_expires_at
+           WHERE upload_parts.status = 'PENDING' AND upload_parts.claim_expires_at < ${claim.now}
+          RETURNING id`.pipe(Effect.map((rows) => rows.length > 0))
 
-    /** Counts one newly received part: atomic increments, first part moves INIT → IN_PROGRESS. */
-    const countPart = SqlSchema.single({
+    /** Keeps a claim alive; false when it is no longer ours. */
+    const extendClaim = (sessionId: SessionId, partNumber: number, token: string, until: Date) =>
+      sql`UPDATE upload_parts SET claim_expires_at = ${until}
+           WHERE session_id = ${sessionId} AND part_number = ${partNumber}
+             AND status = 'PENDING' AND claim_token = ${token}
+       RETURNING id`.pipe(Effect.map((rows) => rows.length > 0))
+
+    /** Gives a claim up after a failed write, so the part can be sent again at once. */
+    const releaseClaim = (sessionId: SessionId, partNumber: number, token: string) =>
+      sql`DELETE FROM upload_parts
+           WHERE session_id = ${sessionId} AND part_number = ${partNumber}
+             AND status = 'PENDING' AND claim_token = ${token}`.pipe(Effect.asVoid)
+
+    /**
+     * In ONE statement: the claim's holder records its part as received, and the session
+     * counts it (atomic increments; the first part moves INIT → IN_PROGRESS; expiry refreshed).
+     * The session row is locked first, which orders this against completion, abort and the
+     * sweeper. None when the session no longer accepts parts or the claim was lost.
+     */
+    const receivePart = SqlSchema.findOne({
       Request: Schema.Struct({
-        id: SessionId,
+        sessionId: SessionId,
+        partNumber: Schema.Int,
+        token: Schema.String,
+        key: Schema.String,
         size: Schema.Int,
+        sha256: Schema.String,
         now: Schema.DateFromSelf,
         expiresAt: Schema.DateFromSelf
       }),
-      Result: UploadSession,
-      execute: ({ expiresAt, id, now, size }) =>
-        sql`UPDATE upload_sessions
-               SET received_parts_count = received_parts_count + 1,
-                   received_bytes = received_bytes + ${size},
-                   status = 'IN_PROGRESS', expires_at = ${expiresAt}, updated_at = ${now}
-             WHERE id = ${id} AND status IN ('INIT', 'IN_PROGRESS')
-         RETURNING *`
+      Result: Schema.Struct({ part: UploadPart, session: UploadSession }),
+      execute: ({ expiresAt, key, now, partNumber, sessionId, sha256, size, token }) =>
+        sql`WITH open_session AS (
+              SELECT id FROM upload_sessions
+               WHERE id = ${sessionId} AND status IN ('INIT', 'IN_PROGRESS') AND expires_at > ${now}
+                 FOR UPDATE
+            ), received AS (
+              UPDATE upload_parts
+                 SET status = 'RECEIVED', temp_key = ${key}, size_bytes = ${size}, sha256 = ${sha256},
+                     claim_token = NULL, claim_expires_at = NULL, created_at = ${now}
+               WHERE session_id = (SELECT id FROM open_session) AND part_number = ${partNumber}
+                 AND status = 'PENDING' AND claim_token = ${token}
+           RETURNING *
+            ), counted AS (
+              UPDATE upload_sessions
+                 SET received_parts_count = received_parts_count + 1,
+                     received_bytes = received_bytes + (SELECT size_bytes FROM received),
+                     status = 'IN_PROGRESS', expires_at = ${expiresAt}, updated_at = ${now}
+               WHERE id = (SELECT session_id FROM received)
+           RETURNING *
+            )
+            SELECT to_jsonb(received.*) AS part, to_jsonb(counted.*) AS session FROM received, counted`
     })
 
-    /** The stored parts in order, as assembly reads them. */
+    /** The received parts in order, where assembly finds them. */
     const partsInOrder = SqlSchema.findAll({
       Request: SessionId,
-      Result: Schema.Struct({ part_number: Schema.Int, key: Schema.String, size: Schema.Int }),
+      Result: Schema.Struct({ part_number: Schema.Int, key: Schema.String, offset: Schema.Int, size: Schema.Int }),
       execute: (id) =>
-        sql`SELECT part_number, temp_key AS key, size_bytes AS size FROM upload_parts
+        sql`SELECT part_number, temp_key AS key, byte_offset AS "offset", size_bytes AS size FROM upload_parts
              WHERE session_id = ${id} AND status = 'RECEIVED' ORDER BY part_number`
     })
 
@@ -211,21 +261,19 @@ export class SessionsRepo extends Effect.Service<SessionsRepo>()("Portal/Session
       list: (request: typeof ListRequest.Type) => Effect.orDie(list(request)),
       receivedRanges: (id: SessionId) => Effect.orDie(receivedRanges(id)),
       findPart: (sessionId: SessionId, partNumber: number) => Effect.orDie(findPart({ sessionId, partNumber })),
-      insertPart: (part: UploadPart) => Effect.orDie(insertPart(part)),
-      countPart: (id: SessionId, size: number, now: Date, expiresAt: Date) =>
-        Effect.orDie(countPart({ id, size, now, expiresAt })),
+      claimPart: (claim: typeof PartClaimRequest.Type) => Effect.orDie(claimPart(claim)),
+      extendClaim: (sessionId: SessionId, partNumber: number, token: string, until: Date) =>
+        Effect.orDie(extendClaim(sessionId, partNumber, token, until)),
+      releaseClaim: (sessionId: SessionId, partNumber: number, token: string) =>
+        Effect.orDie(releaseClaim(sessionId, partNumber, token)),
+      receivePart: (received: Parameters<typeof receivePart>[0]) => Effect.orDie(receivePart(received)),
       partsInOrder: (id: SessionId) => Effect.orDie(partsInOrder(id)),
       claimFinalize: (id: SessionId, now: Date, until: Date) => Effect.orDie(claimFinalize(id, now, until)),
       extendFinalize: (id: SessionId, until: Date) => Effect.orDie(extendFinalize(id, until)),
       releaseFinalize: (id: SessionId) => Effect.orDie(releaseFinalize(id)),
       markComplete: (id: SessionId, now: Date) => Effect.orDie(markComplete({ id, now })),
       terminate: (request: typeof Terminate.Type) => Effect.orDie(terminate(request)),
-      reservedBytes: (ownerId: UserId) => Effect.orDie(reservedBytes(ownerId)),
-      fileOf: (id: SessionId) =>
-        sql<{ file_id: FileId }>`SELECT file_id FROM upload_sessions WHERE id = ${id}`.pipe(
-          Effect.map((rows) => Option.fromNullable(rows[0]?.file_id)),
-          Effect.orDie
-        )
+      reservedBytes: (ownerId: UserId) => Effect.orDie(reservedBytes(ownerId))
     } as const
   })
 }) {}

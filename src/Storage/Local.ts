@@ -1,7 +1,8 @@
 /**
- * Storage on the local filesystem, under `<root>/parts/<session>/` for parts and
- * `<root>/files/<xx>/<file>` for final objects. Every object is written to a temporary
- * name, fsynced (unless disabled), then renamed, so a reader never sees half an object.
+ * Storage on the local filesystem. A session's parts are written in place into one staging
+ * file, `<root>/parts/<session>/data`, each at its own offset, so every byte is written once.
+ * Completing links that file, fully written and fsynced, to `<root>/files/<xx>/<file>` in one
+ * atomic step: a reader sees the whole object or nothing, never a half-written part.
  */
 import { Effect, Layer, Option } from "effect"
 import { constants } from "node:fs"
@@ -10,10 +11,8 @@ import * as fsp from "node:fs/promises"
 import * as NodePath from "node:path"
 import { PortalConfig } from "../Config"
 import { consumeBody } from "./Body"
+import { makeRegionHasher } from "./RegionHasher"
 import { type Assembly, Storage, StorageError, type StorageShape } from "./Storage"
-
-/** Size of each read when assembling. */
-const READ_CHUNK = 1024 * 1024
 
 export interface LocalStorageOptions {
   readonly root: string
@@ -23,50 +22,23 @@ export interface LocalStorageOptions {
 const attempt = <A>(operation: string, key: string, run: () => Promise<A>) =>
   Effect.tryPromise({ try: run, catch: (cause) => new StorageError({ operation, key, cause }) })
 
-const writeFully = async (handle: FileHandle, chunk: Uint8Array) => {
-  let written = 0
-  while (written < chunk.byteLength) {
-    const { bytesWritten } = await handle.write(chunk, written, chunk.byteLength - written)
-    written += bytesWritten
-  }
-}
-
 const closeQuietly = (handle: FileHandle) => Effect.promise(() => handle.close().catch(() => undefined))
 
 const removeQuietly = (path: string) => Effect.promise(() => fsp.rm(path, { force: true }).catch(() => undefined))
 
-/**
- * A temporary file being filled: every chunk is hashed while the previous one is still
- * being written, so hashing and the disk overlap (one write in flight at a time).
- */
-interface Sink {
-  readonly key: string
-  readonly temporary: string
-  readonly handle: FileHandle
-  readonly hasher: Bun.CryptoHasher
-  size: number
-  inFlight: Promise<void>
-}
-
-const appendChunks = async (sink: Sink, chunks: Iterable<Uint8Array>) => {
-  for (const chunk of chunks) {
-    sink.hasher.update(chunk)
-    sink.size += chunk.byteLength
-    await sink.inFlight
-    sink.inFlight = writeFully(sink.handle, chunk)
-    // observed here so a failure after an interruption is not an unhandled rejection
-    sink.inFlight.catch(() => undefined)
+/** Writes all of `chunk` at `position`. */
+const writeAt = async (handle: FileHandle, chunk: Uint8Array, position: number) => {
+  let written = 0
+  while (written < chunk.byteLength) {
+    const { bytesWritten } = await handle.write(chunk, written, chunk.byteLength - written, position + written)
+    written += bytesWritten
   }
 }
-
-
-/** Lets the write in flight settle, then closes; used whenever a sink is let go. */
-const release = (sink: Sink) =>
-  Effect.promise(() => sink.inFlight.catch(() => undefined)).pipe(Effect.zipRight(closeQuietly(sink.handle)))
 
 export const makeLocalStorage = (options: LocalStorageOptions): Effect.Effect<StorageShape, StorageError> =>
   Effect.gen(function*() {
     const root = NodePath.resolve(options.root)
+    const hasher = makeRegionHasher()
     const partsRoot = NodePath.join(root, "parts")
     yield* attempt("mkdir", "parts", () => fsp.mkdir(partsRoot, { recursive: true }))
     yield* attempt("mkdir", "files", () => fsp.mkdir(NodePath.join(root, "files"), { recursive: true }))
@@ -79,6 +51,9 @@ export const makeLocalStorage = (options: LocalStorageOptions): Effect.Effect<St
       return NodePath.join(root, key)
     }
 
+    const stagingKey = (sessionId: string) => `parts/${sessionId}/data`
+    const objectKey = (fileId: string) => `files/${fileId.slice(-2)}/${fileId}`
+
     const syncDirectory = (directory: string, key: string) =>
       options.fsync
         ? Effect.acquireUseRelease(
@@ -88,94 +63,135 @@ export const makeLocalStorage = (options: LocalStorageOptions): Effect.Effect<St
         )
         : Effect.void
 
-    /** A sink for `key`, its temporary file `.<label>.<random>.tmp` in `directory` (by default the key's). */
-    const openSink = (key: string, directory = NodePath.dirname(pathOf(key)), label = NodePath.basename(key)) =>
+    /** The session's staging file, created on first use (never truncated: other parts live in it). */
+    const openStaging = (key: string) =>
       Effect.gen(function*() {
-        const temporary = NodePath.join(directory, `.${label}.${Bun.randomUUIDv7()}.tmp`)
-        yield* attempt("mkdir", key, () => fsp.mkdir(directory, { recursive: true }))
-        const handle = yield* attempt("open", key, () => fsp.open(temporary, "wx"))
-        const sink: Sink = { key, temporary, handle, hasher: new Bun.CryptoHasher("sha256"), size: 0, inFlight: Promise.resolve() }
-        return sink
+        const path = pathOf(key)
+        yield* attempt("mkdir", key, () => fsp.mkdir(NodePath.dirname(path), { recursive: true }))
+        const handle = yield* attempt("open", key, () => fsp.open(path, constants.O_RDWR | constants.O_CREAT, 0o644))
+        // the file's own directory entry must survive a crash too
+        yield* syncDirectory(NodePath.dirname(path), key).pipe(Effect.onError(() => closeQuietly(handle)))
+        return { handle, inFlight: Promise.resolve() }
       })
 
-    /** Makes the sink's bytes durable and visible under its key; the temporary file is gone either way. */
-    const seal = (sink: Sink) =>
-      Effect.gen(function*() {
-        yield* attempt("write", sink.key, () => sink.inFlight)
-        if (options.fsync) yield* attempt("fsync", sink.key, () => sink.handle.datasync())
-        yield* release(sink)
-        const finalPath = pathOf(sink.key)
-        yield* attempt("mkdir", sink.key, () => fsp.mkdir(NodePath.dirname(finalPath), { recursive: true }))
-        yield* attempt("rename", sink.key, () => fsp.rename(sink.temporary, finalPath))
-        yield* syncDirectory(NodePath.dirname(finalPath), sink.key)
-        return { key: sink.key, size: sink.size, sha256: sink.hasher.digest("hex") }
-      }).pipe(Effect.onError(() => Effect.zipRight(release(sink), removeQuietly(sink.temporary))))
+    /** Regions of a part are handed to the hashing worker once this many new bytes are written. */
+    const FEED_BYTES = 1024 * 1024
 
-    const discard = (sink: Sink) => Effect.zipRight(release(sink), removeQuietly(sink.temporary))
-
-    /** Streams `body` into a new object under `key`; BodyTooLarge as soon as it exceeds `maxBytes`. */
-    const writeObject = (key: string, body: ReadableStream<Uint8Array>, maxBytes: number) =>
-      Effect.acquireUseRelease(
-        openSink(key),
-        (sink) =>
-          consumeBody(body, maxBytes, (chunk) =>
-            appendChunks(sink, [chunk]).catch((cause) => {
-              throw new StorageError({ operation: "write", key, cause })
-            })).pipe(Effect.zipRight(seal(sink))),
-        (sink, exit) => (exit._tag === "Failure" ? discard(sink) : Effect.void)
-      )
-
-    /** Appends exactly `size` bytes of a part to `sink`, reading ahead while the previous block is written. */
-    const copyPart = (sink: Sink, part: { readonly key: string; readonly size: number }) =>
-      Effect.acquireUseRelease(
-        attempt("open", part.key, () => fsp.open(pathOf(part.key), "r")),
-        (handle) =>
-          attempt("read", part.key, async () => {
-            let position = 0
-            while (position < part.size) {
-              const block = Buffer.allocUnsafe(Math.min(READ_CHUNK, part.size - position))
-              let filled = 0
-              while (filled < block.byteLength) {
-                const { bytesRead } = await handle.read(block, filled, block.byteLength - filled, position + filled)
-                if (bytesRead === 0) throw new Error(`part ${part.key} ends at byte ${position + filled} of ${part.size}`)
-                filled += bytesRead
-              }
-              position += filled
-              // returns once the block's write is under way: the next read overlaps it
-              await appendChunks(sink, [block])
+    /**
+     * Receives the body into the part's place. This thread only moves bytes (one write in
+     * flight while the next chunk arrives); the hashing worker reads each written MiB back
+     * from the page cache and hashes it meanwhile, so the digest is of what is on disk and
+     * is ready as soon as the last write lands.
+     */
+    const writePart: StorageShape["writePart"] = ({ body, maxBytes, offset, sessionId }) => {
+      const key = stagingKey(sessionId)
+      const path = pathOf(key)
+      const failed = (operation: string) => (cause: unknown) => new StorageError({ operation, key, cause })
+      return Effect.acquireUseRelease(
+        Effect.zip(openStaging(key), hasher.begin.pipe(Effect.mapError(failed("hash")))),
+        ([file, digest]) =>
+          Effect.gen(function*() {
+            let position = offset
+            let durable = offset
+            let fed = offset
+            const feed = () => {
+              if (durable > fed) digest.feed(path, fed, durable - fed)
+              fed = durable
             }
+            const size = yield* consumeBody(body, maxBytes, async (chunk) => {
+              try {
+                await file.inFlight
+              } catch (cause) {
+                throw failed("write")(cause)
+              }
+              const end = position + chunk.byteLength
+              file.inFlight = writeAt(file.handle, chunk, position).then(() => {
+                durable = end
+                if (durable - fed >= FEED_BYTES) feed()
+              })
+              // observed here so a failure after an interruption is not an unhandled rejection
+              file.inFlight.catch(() => undefined)
+              position = end
+            })
+            yield* attempt("write", key, () => file.inFlight)
+            feed()
+            const sha256 = yield* digest.digest.pipe(Effect.mapError(failed("hash")))
+            if (options.fsync) yield* attempt("fsync", key, () => file.handle.datasync())
+            return { key, offset, size, sha256 }
           }),
-        closeQuietly
+        ([file, digest]) =>
+          Effect.promise(() => file.inFlight.catch(() => undefined)).pipe(
+            Effect.zipRight(closeQuietly(file.handle)),
+            Effect.zipRight(digest.drop)
+          )
       )
+    }
 
-    const beginAssembly = (fileId: string, workDirectory: string) =>
-      Effect.map(openSink(`files/${fileId.slice(-2)}/${fileId}`, workDirectory, "assembly"), (sink): Assembly => ({
-        appended: () => sink.size,
-        append: (part) => copyPart(sink, part),
-        finish: Effect.map(seal(sink), (object) => ({ backend: "local", bucket: Option.none<string>(), ...object })),
-        abort: discard(sink)
-      }))
+    /**
+     * The final object is the staging file itself: assembling hashes the parts in order (on
+     * the hashing worker's thread), then links the file into place. Linking, not renaming,
+     * keeps finishing repeatable.
+     */
+    const beginAssembly = ({ fileId, sessionId }: { readonly fileId: string; readonly sessionId: string }) =>
+      Effect.map(
+        hasher.begin.pipe(Effect.mapError((cause) => new StorageError({ operation: "assemble", key: objectKey(fileId), cause }))),
+        (digest): Assembly => {
+          const staging = stagingKey(sessionId)
+          const key = objectKey(fileId)
+          let appended = 0
+          return {
+            appended: () => appended,
+            append: (location) =>
+              location.key !== staging || location.offset !== appended
+                ? Effect.fail(new StorageError({ operation: "assemble", key, cause: `part at ${location.key}@${location.offset} is out of order` }))
+                : digest.append(pathOf(location.key), location.offset, location.size).pipe(
+                  Effect.mapError((cause) => new StorageError({ operation: "read", key: location.key, cause })),
+                  Effect.tap(() => {
+                    appended += location.size
+                  })
+                ),
+            finish: Effect.gen(function*() {
+              const stagingPath = pathOf(staging)
+              const finalPath = pathOf(key)
+              const { size } = yield* attempt("stat", staging, () => fsp.stat(stagingPath))
+              if (size !== appended) {
+                return yield* new StorageError({ operation: "assemble", key, cause: `staged ${size} bytes, assembled ${appended}` })
+              }
+              const sha256 = yield* digest.digest.pipe(
+                Effect.mapError((cause) => new StorageError({ operation: "assemble", key, cause }))
+              )
+              if (options.fsync) {
+                yield* Effect.acquireUseRelease(
+                  attempt("open", staging, () => fsp.open(stagingPath, "r")),
+                  (handle) => attempt("fsync", staging, () => handle.datasync()),
+                  closeQuietly
+                )
+              }
+              yield* attempt("mkdir", key, () => fsp.mkdir(NodePath.dirname(finalPath), { recursive: true }))
+              const temporary = `${finalPath}.${Bun.randomUUIDv7()}.tmp`
+              yield* attempt("link", key, () => fsp.link(stagingPath, temporary))
+              yield* attempt("rename", key, () => fsp.rename(temporary, finalPath)).pipe(
+                Effect.onError(() => removeQuietly(temporary))
+              )
+              yield* syncDirectory(NodePath.dirname(finalPath), key)
+              return { backend: "local", bucket: Option.none<string>(), key, size, sha256 }
+            }),
+            abort: digest.drop
+          }
+        }
+      )
 
     const storage: StorageShape = {
       backend: "local",
-
-      writePart: ({ body, maxBytes, partNumber, sessionId }) =>
-        writeObject(`parts/${sessionId}/${partNumber}-${Bun.randomUUIDv7()}`, body, maxBytes),
-
-      deletePart: (key) => attempt("delete", key, () => fsp.rm(pathOf(key), { force: true })),
-
+      writePart,
       deleteSessionParts: (sessionId) =>
         attempt("delete", `parts/${sessionId}`, () =>
           fsp.rm(pathOf(`parts/${sessionId}`), { recursive: true, force: true })),
-
       listSessionsWithParts: attempt("list", "parts", async () => {
         const entries = await fsp.readdir(partsRoot, { withFileTypes: true })
         return entries.filter((entry) => entry.isDirectory()).map((entry) => entry.name)
       }),
-
-      // the work file lives with the session's parts, so whatever removes those removes it too
-      beginAssembly: ({ fileId, sessionId }) => beginAssembly(fileId, pathOf(`parts/${sessionId}`)),
-
+      beginAssembly,
       read: (key, window) =>
         attempt("read", key, async () => {
           const path = pathOf(key)
@@ -186,9 +202,7 @@ export const makeLocalStorage = (options: LocalStorageOptions): Effect.Effect<St
           }
           return Bun.file(path).slice(window.offset, window.offset + window.length)
         }),
-
       deleteObject: (key) => attempt("delete", key, () => fsp.rm(pathOf(key), { force: true })),
-
       check: attempt("check", ".", () => fsp.access(root, constants.R_OK | constants.W_OK))
     }
     return storage

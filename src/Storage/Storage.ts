@@ -5,10 +5,15 @@
  */
 import { Context, Data, Effect, type Option } from "effect"
 
-/** A part that has been written completely and durably under a key of its own. */
-export interface StoredPart {
+/** Where a part's bytes are: `size` bytes from `offset` in the object `key`. */
+export interface PartLocation {
   readonly key: string
+  readonly offset: number
   readonly size: number
+}
+
+/** A part that has been written completely and durably. */
+export interface StoredPart extends PartLocation {
   readonly sha256: string
 }
 
@@ -29,8 +34,8 @@ export interface StoredObject {
 export interface Assembly {
   /** Bytes appended so far. */
   readonly appended: () => number
-  /** Appends exactly `size` bytes of the part stored under `key`. */
-  readonly append: (part: { readonly key: string; readonly size: number }) => Effect.Effect<void, StorageError>
+  /** Appends the part found at `location`. */
+  readonly append: (location: PartLocation) => Effect.Effect<void, StorageError>
   /** Makes the object durable and visible under its final key. */
   readonly finish: Effect.Effect<StoredObject, StorageError>
   /** Throws the work away. */
@@ -63,26 +68,29 @@ export interface StorageShape {
   /** Name recorded in files.storage_backend. */
   readonly backend: string
   /**
-   * Streams `body` into a new part object while computing its SHA-256 and size. Fails with
-   * BodyTooLarge as soon as more than `maxBytes` arrive. The part is only visible under its
-   * key once every byte is durable; on any failure nothing is left behind.
+   * Streams `body` to the part's place while computing its SHA-256 and size, and makes it
+   * durable. Fails with BodyTooLarge as soon as more than `maxBytes` arrive. The caller must
+   * hold the part's claim (no one else writes that place meanwhile). A failed write may
+   * leave bytes at the place; they are never part of anything until a later write of the
+   * part succeeds and overwrites them.
    */
   readonly writePart: (input: {
     readonly sessionId: string
     readonly partNumber: number
+    /** Where the part starts in the file. */
+    readonly offset: number
     /** The bytes as they arrive: a web stream, consumed without per-chunk Effect overhead. */
     readonly body: ReadableStream<Uint8Array>
     readonly maxBytes: number
   }) => Effect.Effect<StoredPart, BodyTooLarge | BodyUnreadable | StorageError>
-  /** Removes one part object (e.g. a duplicate that lost the race). Missing keys are fine. */
-  readonly deletePart: (key: string) => Effect.Effect<void, StorageError>
-  /** Removes every part object of a session. */
+  /** Removes everything staged for a session (its parts, unfinished assemblies). */
   readonly deleteSessionParts: (sessionId: string) => Effect.Effect<void, StorageError>
   /** Session ids that still have part objects, for garbage collection. */
   readonly listSessionsWithParts: Effect.Effect<ReadonlyArray<string>, StorageError>
   /**
-   * Starts the final object of a file. Work in progress belongs to the session: removing
-   * the session's parts removes it too. Finishing twice for one file yields the same object.
+   * Starts the final object of a file, from the session's parts. Work in progress belongs to
+   * the session: removing the session's staging removes it too. Finishing twice (e.g. after
+   * a crash between finishing and recording it) yields the same object.
    */
   readonly beginAssembly: (input: {
     readonly fileId: string
@@ -107,7 +115,7 @@ export const assembleAll = (
   input: {
     readonly fileId: string
     readonly sessionId: string
-    readonly parts: ReadonlyArray<{ readonly key: string; readonly size: number }>
+    readonly parts: ReadonlyArray<PartLocation>
   }
 ) =>
   Effect.flatMap(storage.beginAssembly(input), (assembly) =>
