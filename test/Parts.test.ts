@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test"
+import { TestClock } from "effect"
 import { readdir } from "node:fs/promises"
 import { connect } from "node:net"
 import { join } from "node:path"
@@ -267,5 +268,75 @@ describe("session expiry (TestClock)", () => {
     const view = await timed.getSession(carol.token, id)
     expect(view.status).toBe(200)
     expect(view.body).toMatchObject({ status: "IN_PROGRESS", expired: true, received_parts_count: 1 })
+  })
+})
+
+describe("one upload at a time per part", () => {
+  it("lets a retry that arrives mid-upload wait for it, then compare", async () => {
+    const id = await newSession(20, 10)
+    const data = bytes(10, 41)
+    let release: () => void = () => undefined
+    const released = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    // the first upload sends half the part, then stalls until released
+    let step = 0
+    const slow = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        if (step === 0) controller.enqueue(data.subarray(0, 5))
+        else if (step === 1) {
+          await released
+          controller.enqueue(data.subarray(5))
+        } else controller.close()
+        step++
+      }
+    })
+    const first = fetch(`${app.baseUrl}/uploads/sessions/${id}/parts/1`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${alice.token}` },
+      body: slow
+    })
+    // wait until the first upload holds the part's claim
+    for (let i = 0; i < 200 && (await partRows(id)).length === 0; i++) await Bun.sleep(5)
+    expect((await partRows(id))[0]?.status).toBe("PENDING")
+    const same = app.putPart(alice.token, id, 1, data)
+    const other = app.putPart(alice.token, id, 1, bytes(10, 42))
+    release()
+    expect((await first).status).toBe(200)
+    const [sameReply, otherReply] = await Promise.all([same, other])
+    expect(sameReply.status).toBe(200)
+    expect(sameReply.body.already_received).toBe(true)
+    expect(otherReply.status).toBe(409)
+    expect(await counters(id)).toMatchObject({ received_parts_count: 1, received_bytes: 10 })
+  })
+})
+
+describe("a claim left by an upload that died (TestClock)", () => {
+  it("holds the part until it lapses; then the part can be sent again", async () => {
+    const timed = await startTestApp({ testClock: true })
+    try {
+      const { token } = await timed.createUser()
+      const created = await timed.createSession(token, { total_size_bytes: 20, chunk_size_bytes: 10 })
+      const id: string = created.body.id
+      const now = await timed.run(TestClock.currentTimeMillis)
+      // as if an instance had started writing part 1 and then been killed
+      await timed.sql(
+        `INSERT INTO upload_parts (id, session_id, part_number, status, byte_offset, claim_token, claim_expires_at, created_at)
+         VALUES ($1, $2, 1, 'PENDING', 0, $3, $4, $5)`,
+        [Bun.randomUUIDv7(), id, Bun.randomUUIDv7(), new Date(now + 60_000), new Date(now)]
+      )
+      let settled = false
+      const pending = timed.putPart(token, id, 1, bytes(10, 3)).finally(() => {
+        settled = true
+      })
+      await timed.advanceWhileParked("30 seconds", "5 seconds")
+      expect(settled).toBe(false)
+      const reply = await timed.advanceUntilSettled(() => pending, "5 seconds")
+      expect(await timed.run(TestClock.currentTimeMillis)).toBeGreaterThan(now + 60_000)
+      expect(reply.status).toBe(200)
+      expect(reply.body).toMatchObject({ already_received: false, received_parts_count: 1 })
+    } finally {
+      await timed.close()
+    }
   })
 })
