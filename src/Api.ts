@@ -3,11 +3,14 @@
  * Contract only: the server, the OpenAPI document and typed clients are all derived from it.
  */
 import { HttpApi, OpenApi } from "@effect/platform"
+import { AdminApi } from "./Admin/Api"
 import { AccountApi } from "./Auth/Api"
+import { BatchesApi } from "./Batches/Api"
 import { InternalError, ServiceUnavailable } from "./Domain/Errors"
 import { FilesApi } from "./Files/Api"
 import { HealthApi } from "./Health/Api"
 import { PartsApi } from "./Parts/Api"
+import { QuotaApi } from "./Quota/Api"
 import { SessionsApi } from "./Sessions/Api"
 
 export class Api extends HttpApi.make("ingest-portal")
@@ -16,6 +19,9 @@ export class Api extends HttpApi.make("ingest-portal")
   .add(SessionsApi)
   .add(PartsApi)
   .add(FilesApi)
+  .add(BatchesApi)
+  .add(QuotaApi)
+  .add(AdminApi)
   .addError(InternalError)
   .addError(ServiceUnavailable)
   .annotate(OpenApi.Title, "Ingest Portal")

@@ -3,20 +3,23 @@ import { HttpApiBuilder, HttpApiScalar, HttpMiddleware, HttpServer } from "@effe
 import { BunHttpServer } from "@effect/platform-bun"
 import { Effect, Layer } from "effect"
 import { Api } from "./Api"
+import { AdminLive } from "./Admin/Http"
 import { AccountLive } from "./Auth/AccountHttp"
 import { AuthenticationLive } from "./Auth/Http"
+import { BatchesLive } from "./Batches/Http"
 import { PortalConfig } from "./Config"
 import { FilesLive } from "./Files/Http"
 import { HealthLive } from "./Health/Http"
 import { ErrorMappingLive } from "./HttpErrors"
 import { PartsLive } from "./Parts/Http"
+import { QuotaLive } from "./Quota/Http"
 import { SessionsLive } from "./Sessions/Http"
 
 /** Room for the multipart framing and headers above the largest part. */
 const BODY_SLACK = 1024 * 1024
 
 export const ApiLive = HttpApiBuilder.api(Api).pipe(
-  Layer.provide([HealthLive, AccountLive, SessionsLive, PartsLive, FilesLive]),
+  Layer.provide([HealthLive, AccountLive, SessionsLive, PartsLive, FilesLive, BatchesLive, QuotaLive, AdminLive]),
   Layer.provide(AuthenticationLive)
 )
 

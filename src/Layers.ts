@@ -1,10 +1,13 @@
 /** The service's building blocks, composed once for main, the CLI and the tests. */
 import { Effect, Layer } from "effect"
 import { Users } from "./Auth/Users"
+import { Batches } from "./Batches/Batches"
 import { Files } from "./Files/Files"
 import { Parts } from "./Parts/Parts"
+import { Quota } from "./Quota/Quota"
 import { Finalizer } from "./Sessions/Finalize"
 import { Sessions } from "./Sessions/Sessions"
+import { SweeperBackground, Sweeper } from "./Sweeper/Sweeper"
 import { PortalConfig } from "./Config"
 import { DatabaseLive } from "./Sql"
 import { LocalStorageLive } from "./Storage/Local"
@@ -22,8 +25,14 @@ export const DomainLive = Layer.mergeAll(
   Sessions.Default,
   Parts.Default,
   Finalizer.Default,
-  Files.Default
+  Files.Default,
+  Batches.Default,
+  Quota.Default,
+  Sweeper.Default
 )
+
+/** What every instance runs in the background while it serves. */
+export const BackgroundLive = Layer.scopedDiscard(Effect.forkScoped(SweeperBackground))
 
 /** Every domain service, over the configured database and storage. */
 export const ServicesLive = DomainLive.pipe(

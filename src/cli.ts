@@ -1,6 +1,7 @@
 /**
  * Operator commands: `bun run cli users create <name> [--admin] [--quota <bytes>]`,
- * `bun run cli tokens issue <name>`, `bun run cli tokens revoke <token-id>`, `bun run cli migrate`.
+ * `users set-quota <name> <bytes>`, `tokens issue <name>`, `tokens revoke <token-id>`,
+ * `sweep` and `migrate`.
  * They use the same configuration (DATABASE_URL / DATA_DIR) as the server.
  */
 import { Args, Command, Options, ValidationError } from "@effect/cli"
@@ -10,6 +11,7 @@ import { Users } from "./Auth/Users"
 import { PortalConfig } from "./Config"
 import { TokenId } from "./Domain/Ids"
 import { ServicesLive } from "./Layers"
+import { Sweeper } from "./Sweeper/Sweeper"
 import { LoggerLive } from "./Logging"
 
 const userName = Args.text({ name: "name" }).pipe(Args.withDescription("the user's unique name"))
@@ -83,11 +85,19 @@ const tokens = Command.make("tokens").pipe(
   Command.withSubcommands([tokensIssue, tokensRevoke])
 )
 
+const sweep = Command.make("sweep", {}, () =>
+  Effect.gen(function*() {
+    const report = yield* (yield* Sweeper).sweep
+    yield* Console.log(
+      `expired sessions ended: ${report.expired_sessions}, leftover staging removed: ${report.staging_removed}`
+    )
+  })).pipe(Command.withDescription("end expired sessions and remove leftover staging now (instances also do it every SWEEP_INTERVAL)"))
+
 const migrate = Command.make("migrate", {}, () => Console.log("database is migrated")).pipe(
   Command.withDescription("apply pending database migrations (the server also does this at start-up)")
 )
 
-const portal = Command.make("portal").pipe(Command.withSubcommands([users, tokens, migrate]))
+const portal = Command.make("portal").pipe(Command.withSubcommands([users, tokens, sweep, migrate]))
 
 const run = Command.run(portal, { name: "Ingest Portal", version: "0.1.0" })
 

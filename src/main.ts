@@ -1,10 +1,10 @@
-/** Starts the service: migrate, bootstrap the first admin, serve HTTP. */
+/** Starts the service: migrate, bootstrap the first admin, serve HTTP, sweep in the background. */
 import { BunContext, BunRuntime } from "@effect/platform-bun"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { Users } from "./Auth/Users"
 import { PortalConfig } from "./Config"
 import { HttpLive } from "./Http"
-import { ServicesLive } from "./Layers"
+import { BackgroundLive, ServicesLive } from "./Layers"
 import { LoggerLive } from "./Logging"
 
 /** On a fresh database, create the admin and print its token; it is never shown again. */
@@ -23,7 +23,7 @@ const BootstrapLive = Layer.effectDiscard(
   )
 )
 
-const MainLive = HttpLive.pipe(
+const MainLive = Layer.mergeAll(HttpLive, BackgroundLive).pipe(
   Layer.provide(BootstrapLive),
   Layer.provide(ServicesLive),
   Layer.provide(PortalConfig.layer),

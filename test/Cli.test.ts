@@ -58,6 +58,29 @@ describe("bun run cli", () => {
     expect(user?.quota_bytes).toBe(42)
   })
 
+  it("sweeps expired sessions on demand", async () => {
+    const [owner] = await query(database.url, "SELECT id FROM users WHERE name = 'operator'")
+    const file = Bun.randomUUIDv7()
+    const session = Bun.randomUUIDv7()
+    await query(
+      database.url,
+      `INSERT INTO files (id, status, original_filename, content_type, uploaded_by, created_at, updated_at)
+       VALUES ($1, 'UPLOADING', 'a.bin', 'application/octet-stream', $2, now(), now())`,
+      [file, owner?.id]
+    )
+    await query(
+      database.url,
+      `INSERT INTO upload_sessions (id, file_id, status, total_size_bytes, chunk_size_bytes, total_parts, expires_at, created_by, created_at, updated_at)
+       VALUES ($1, $2, 'INIT', 10, 10, 1, now() - interval '1 minute', $3, now(), now())`,
+      [session, file, owner?.id]
+    )
+    const result = await cli("sweep")
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain("expired sessions ended: 1")
+    const [row] = await query(database.url, "SELECT status, failure_reason FROM upload_sessions WHERE id = $1", [session])
+    expect(row).toEqual({ status: "FAILED", failure_reason: "expired" })
+  })
+
   it("fails with a message and a non-zero status on mistakes", async () => {
     const duplicate = await cli("users", "create", "operator")
     expect(duplicate.code).toBe(1)

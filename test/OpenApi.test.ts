@@ -18,12 +18,18 @@ describe("the OpenAPI document", () => {
     const operations = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`))
     expect(operations.sort()).toEqual([
       "DELETE /uploads/sessions/{id}",
+      "GET /batches",
+      "GET /batches/{id}",
+      "GET /batches/{id}/files",
       "GET /files/{id}",
       "GET /files/{id}/content",
       "GET /health",
       "GET /me",
+      "GET /quota",
       "GET /uploads/sessions",
       "GET /uploads/sessions/{id}",
+      "POST /admin/sweep",
+      "POST /batches",
       "POST /uploads/sessions",
       "POST /uploads/sessions/{id}/complete",
       "PUT /uploads/sessions/{id}/parts/{part_number}"
@@ -36,6 +42,8 @@ describe("the OpenAPI document", () => {
     expect(statuses("/uploads/sessions/{id}/complete", "post")).toEqual(["200", "400", "401", "403", "404", "409", "410", "422", "500", "503"])
     expect(statuses("/files/{id}/content", "get")).toEqual(["200", "206", "304", "400", "401", "403", "404", "409", "416", "500", "503"])
     expect(statuses("/health", "get")).toEqual(["200", "400", "500", "503"])
+    expect(statuses("/batches/{id}", "get")).toEqual(["200", "400", "401", "403", "404", "500", "503"])
+    expect(statuses("/admin/sweep", "post")).toEqual(["200", "400", "401", "403", "500", "503"])
   })
 
   it("documents the part body as raw binary, and bearer security", () => {

@@ -1,8 +1,8 @@
 /** SQL for batches. Counters and the OPEN → COMPLETED move happen in single statements. */
 import { SqlClient, SqlSchema } from "@effect/sql"
-import { Effect, Schema } from "effect"
+import { Effect, Option, Schema } from "effect"
 import { UploadBatch } from "../Domain/Batch"
-import { BatchId } from "../Domain/Ids"
+import { BatchId, UserId } from "../Domain/Ids"
 
 const Outcome = Schema.Struct({ id: BatchId, outcome: Schema.Literal("stored", "failed"), now: Schema.DateFromSelf })
 
@@ -26,6 +26,16 @@ export class BatchesRepo extends Effect.Service<BatchesRepo>()("Portal/BatchesRe
       Request: BatchId,
       Result: UploadBatch,
       execute: (id) => sql`SELECT * FROM batches WHERE id = ${id} FOR UPDATE`
+    })
+
+    /** Newest first (UUIDv7 ids), keyset pagination. */
+    const listByOwner = SqlSchema.findAll({
+      Request: Schema.Struct({ ownerId: UserId, beforeId: Schema.NullOr(BatchId), limit: Schema.Int }),
+      Result: UploadBatch,
+      execute: ({ beforeId, limit, ownerId }) =>
+        sql`SELECT * FROM batches
+             WHERE created_by = ${ownerId} ${beforeId === null ? sql`` : sql`AND id < ${beforeId}`}
+             ORDER BY id DESC LIMIT ${limit}`
     })
 
     /** One more file joins; None when the batch is full or no longer open. */
@@ -63,6 +73,8 @@ export class BatchesRepo extends Effect.Service<BatchesRepo>()("Portal/BatchesRe
     return {
       insert: (batch: UploadBatch) => Effect.orDie(insert(batch)),
       findById: (id: BatchId) => Effect.orDie(findById(id)),
+      listByOwner: (ownerId: UserId, beforeId: Option.Option<BatchId>, limit: number) =>
+        Effect.orDie(listByOwner({ ownerId, beforeId: Option.getOrNull(beforeId), limit })),
       lock: (id: BatchId) => Effect.orDie(lock(id)),
       attachFile: (id: BatchId, now: Date) => Effect.orDie(attachFile({ id, now })),
       recordOutcome: (id: BatchId, outcome: "stored" | "failed", now: Date) =>

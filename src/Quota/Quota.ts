@@ -1,7 +1,7 @@
 /**
  * Per-user quotas: bytes of STORED files plus bytes reserved by open sessions may not exceed
- * the user's quota_bytes. A reservation is simply an open session, so abort, failure and
- * expiry release it by leaving the open states; nothing has to be given back by hand.
+ * the user's quota_bytes. A reservation is simply an open, unexpired session, so abort,
+ * failure and expiry release it; nothing has to be given back by hand.
  */
 import { Effect, Option, Schema } from "effect"
 import { UsersRepo } from "../Auth/UsersRepo"
@@ -10,6 +10,7 @@ import type { UserId } from "../Domain/Ids"
 import type { User } from "../Domain/User"
 import { FilesRepo } from "../Files/FilesRepo"
 import { SessionsRepo } from "../Sessions/SessionsRepo"
+import { currentDate } from "../Time"
 
 export class QuotaReport extends Schema.Class<QuotaReport>("Quota")({
   limit_bytes: Schema.Number,
@@ -27,7 +28,7 @@ export class Quota extends Effect.Service<Quota>()("Portal/Quota", {
     const report = (user: User) =>
       Effect.gen(function*() {
         const used = yield* files.storedBytes(user.id)
-        const reserved = yield* sessions.reservedBytes(user.id)
+        const reserved = yield* sessions.reservedBytes(user.id, yield* currentDate)
         return new QuotaReport({
           limit_bytes: user.quota_bytes,
           used_bytes: used,

@@ -237,11 +237,34 @@ export class SessionsRepo extends Effect.Service<SessionsRepo>()("Portal/Session
          RETURNING *`
     })
 
-    /** Bytes reserved by the user's open sessions. */
-    const reservedBytes = (ownerId: UserId) =>
+    /**
+     * Locks up to `limit` open sessions past their expiry that no complete is assembling, and
+     * that no other sweeper has locked (SKIP LOCKED: concurrent sweepers take disjoint sets).
+     */
+    const lockExpired = (now: Date, limit: number) =>
+      sql<{ id: SessionId }>`
+        SELECT id FROM upload_sessions
+         WHERE status IN ('INIT', 'IN_PROGRESS') AND expires_at <= ${now}
+           AND (finalize_lease_until IS NULL OR finalize_lease_until < ${now})
+         ORDER BY expires_at
+         LIMIT ${limit}
+           FOR UPDATE SKIP LOCKED`.pipe(Effect.map((rows) => rows.map((row) => row.id)))
+
+    /** Of these session ids, those that are not open (ended, or unknown). */
+    const notOpenAmong = (ids: ReadonlyArray<string>) =>
+      sql<{ id: string }>`
+        SELECT candidate AS id FROM unnest(${ids}::uuid[]) AS candidate
+         WHERE NOT EXISTS (SELECT 1 FROM upload_sessions s
+                            WHERE s.id = candidate AND s.status IN ('INIT', 'IN_PROGRESS'))`.pipe(
+        Effect.map((rows) => rows.map((row) => row.id))
+      )
+
+    /** Bytes reserved by the user's open sessions; an expired one reserves nothing, swept or not. */
+    const reservedBytes = (ownerId: UserId, now: Date) =>
       sql<{ bytes: number }>`SELECT coalesce(sum(total_size_bytes), 0)::bigint AS bytes
                                FROM upload_sessions
-                              WHERE created_by = ${ownerId} AND status IN ('INIT', 'IN_PROGRESS')`.pipe(
+                              WHERE created_by = ${ownerId} AND status IN ('INIT', 'IN_PROGRESS')
+                                AND expires_at > ${now}`.pipe(
         Effect.map((rows) => rows[0]?.bytes ?? 0)
       )
 
@@ -273,7 +296,9 @@ export class SessionsRepo extends Effect.Service<SessionsRepo>()("Portal/Session
       releaseFinalize: (id: SessionId) => Effect.orDie(releaseFinalize(id)),
       markComplete: (id: SessionId, now: Date) => Effect.orDie(markComplete({ id, now })),
       terminate: (request: typeof Terminate.Type) => Effect.orDie(terminate(request)),
-      reservedBytes: (ownerId: UserId) => Effect.orDie(reservedBytes(ownerId))
+      reservedBytes: (ownerId: UserId, now: Date) => Effect.orDie(reservedBytes(ownerId, now)),
+      lockExpired: (now: Date, limit: number) => Effect.orDie(lockExpired(now, limit)),
+      notOpenAmong: (ids: ReadonlyArray<string>) => Effect.orDie(notOpenAmong(ids))
     } as const
   })
 }) {}

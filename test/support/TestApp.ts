@@ -22,7 +22,7 @@ import { Users } from "../../src/Auth/Users"
 import { PortalConfig } from "../../src/Config"
 import type { User } from "../../src/Domain/User"
 import { BunServerLive, HttpAppLive } from "../../src/Http"
-import { DomainLive, StorageLive } from "../../src/Layers"
+import { BackgroundLive, DomainLive, StorageLive } from "../../src/Layers"
 import { DatabaseLive } from "../../src/Sql"
 import { Storage, type StorageShape } from "../../src/Storage/Storage"
 import { LoggerLive } from "../../src/Logging"
@@ -36,6 +36,8 @@ export interface TestAppOptions {
   readonly wrapStorage?: (storage: StorageShape) => StorageShape
   /** Run as a second instance over another app's database and DATA_DIR. */
   readonly shareWith?: { readonly database: TestDatabase; readonly dataDir: string }
+  /** Also run what every instance runs in the background (the sweeper). */
+  readonly background?: boolean
 }
 
 export const TEST_DEFAULTS: Record<string, string> = {
@@ -67,7 +69,7 @@ export const startTestApp = async (options: TestAppOptions = {}) => {
   const clock = options.testClock === true
     ? Layer.effectDiscard(TestClock.setTime(Date.now())).pipe(Layer.provideMerge(TestContext.TestContext))
     : Layer.empty
-  const layer = HttpAppLive.pipe(
+  const layer = Layer.mergeAll(HttpAppLive, options.background === true ? BackgroundLive : Layer.empty).pipe(
     Layer.provideMerge(BunServerLive),
     Layer.provideMerge(DomainLive),
     Layer.provideMerge(storage),

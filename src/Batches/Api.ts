@@ -1,0 +1,67 @@
+/** Batches: a fixed number of files uploaded together, counted as they are stored or fail. */
+import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { Schema } from "effect"
+import { Authentication } from "../Auth/Authentication"
+import { Metadata } from "../Domain/Common"
+import { Forbidden, InvalidRequest, NotFound } from "../Domain/Errors"
+import { IngestFile } from "../Domain/File"
+import { UploadBatch } from "../Domain/Batch"
+import { BatchId, FileId, UserId } from "../Domain/Ids"
+
+export class CreateBatchRequest extends Schema.Class<CreateBatchRequest>("CreateBatchRequest")({
+  total_files: Schema.Int.pipe(Schema.between(1, 100_000)).annotations({
+    description: "How many files the batch will hold; it completes when each has been stored or has failed"
+  }),
+  name: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))),
+  metadata: Schema.optional(Metadata)
+}) {}
+
+export class BatchFilesPage extends Schema.Class<BatchFilesPage>("BatchFilesPage")({
+  items: Schema.Array(IngestFile),
+  next_cursor: Schema.NullOr(Schema.String).annotations({ description: "Pass as ?cursor= for the next page" })
+}) {}
+
+export class BatchPage extends Schema.Class<BatchPage>("BatchPage")({
+  items: Schema.Array(UploadBatch),
+  next_cursor: Schema.NullOr(Schema.String)
+}) {}
+
+const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 200))
+const batchPath = HttpApiSchema.param("id", BatchId)
+
+export class BatchesApi extends HttpApiGroup.make("batches")
+  .add(
+    HttpApiEndpoint.post("create", "/batches")
+      .setPayload(CreateBatchRequest)
+      .addSuccess(UploadBatch, { status: 201 })
+      .addError(InvalidRequest)
+      .annotate(OpenApi.Summary, "Create a batch; files join it with batch_id when their session is created")
+  )
+  .add(
+    HttpApiEndpoint.get("list", "/batches")
+      .setUrlParams(Schema.Struct({
+        cursor: Schema.optional(BatchId),
+        limit: Schema.optional(Limit),
+        user_id: Schema.optional(UserId).annotations({ description: "Admins only: another user's batches" })
+      }))
+      .addSuccess(BatchPage)
+      .addError(Forbidden)
+      .annotate(OpenApi.Summary, "The caller's batches, newest first")
+  )
+  .add(
+    HttpApiEndpoint.get("get")`/batches/${batchPath}`
+      .addSuccess(UploadBatch)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .annotate(OpenApi.Summary, "A batch with its status and counters")
+  )
+  .add(
+    HttpApiEndpoint.get("files")`/batches/${batchPath}/files`
+      .setUrlParams(Schema.Struct({ cursor: Schema.optional(FileId), limit: Schema.optional(Limit) }))
+      .addSuccess(BatchFilesPage)
+      .addError(NotFound)
+      .addError(Forbidden)
+      .annotate(OpenApi.Summary, "The files of a batch with their status, oldest first")
+  )
+  .middleware(Authentication)
+{}

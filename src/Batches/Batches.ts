@@ -1,0 +1,88 @@
+/** Batches: creation, inspection, their files. Counting happens in SessionLifecycle. */
+import { DateTime, Effect, Option } from "effect"
+import { CurrentUser } from "../Auth/Authentication"
+import { requireAdmin, requireReader } from "../Auth/Policy"
+import { InvalidRequest, NotFound } from "../Domain/Errors"
+import { UploadBatch } from "../Domain/Batch"
+import { BatchId, type FileId, newId, type UserId } from "../Domain/Ids"
+import { FilesRepo } from "../Files/FilesRepo"
+import { BatchFilesPage, BatchPage, type CreateBatchRequest } from "./Api"
+import { BatchesRepo } from "./BatchesRepo"
+
+const DEFAULT_PAGE = 50
+const MAX_METADATA_BYTES = 16 * 1024
+
+export class Batches extends Effect.Service<Batches>()("Portal/Batches", {
+  effect: Effect.gen(function*() {
+    const repo = yield* BatchesRepo
+    const files = yield* FilesRepo
+
+    const create = (request: CreateBatchRequest) =>
+      Effect.gen(function*() {
+        const user = yield* CurrentUser
+        if (request.metadata !== undefined && JSON.stringify(request.metadata).length > MAX_METADATA_BYTES) {
+          return yield* new InvalidRequest({ message: `metadata may be at most ${MAX_METADATA_BYTES} bytes of JSON` })
+        }
+        const now = yield* DateTime.now
+        return yield* repo.insert(
+          new UploadBatch({
+            id: yield* newId(BatchId),
+            status: "OPEN",
+            name: Option.fromNullable(request.name),
+            metadata: request.metadata ?? {},
+            total_files: request.total_files,
+            file_count: 0,
+            stored_count: 0,
+            failed_count: 0,
+            created_by: user.id,
+            created_at: now,
+            updated_at: now,
+            completed_at: Option.none()
+          })
+        )
+      }).pipe(Effect.withSpan("Batches.create"))
+
+    const get = (id: BatchId) =>
+      Effect.gen(function*() {
+        const batch = yield* Effect.flatMap(repo.findById(id), Option.match({
+          onNone: () => Effect.fail(NotFound.batch(id)),
+          onSome: Effect.succeed
+        }))
+        yield* requireReader("batch", batch.created_by)
+        return batch
+      })
+
+    const list = (filter: {
+      readonly cursor?: BatchId | undefined
+      readonly limit?: number | undefined
+      readonly user_id?: UserId | undefined
+    }) =>
+      Effect.gen(function*() {
+        const user = yield* CurrentUser
+        const ownerId = filter.user_id ?? user.id
+        if (ownerId !== user.id) yield* requireAdmin
+        const limit = filter.limit ?? DEFAULT_PAGE
+        const rows = yield* repo.listByOwner(ownerId, Option.fromNullable(filter.cursor), limit + 1)
+        const page = rows.slice(0, limit)
+        return new BatchPage({
+          items: page,
+          next_cursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null
+        })
+      })
+
+    const listFiles = (id: BatchId, filter: { readonly cursor?: FileId | undefined; readonly limit?: number | undefined }) =>
+      Effect.gen(function*() {
+        yield* get(id)
+        const limit = filter.limit ?? DEFAULT_PAGE
+        const rows = yield* files.listByBatch(id, Option.fromNullable(filter.cursor), limit + 1)
+        const page = rows.slice(0, limit)
+        return new BatchFilesPage({
+          items: page,
+          next_cursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null
+        })
+      })
+
+    return { create, get, list, listFiles } as const
+  }),
+  dependencies: [BatchesRepo.Default, FilesRepo.Default]
+}) {}

@@ -1,0 +1,108 @@
+import { afterAll, beforeAll, describe, expect, it } from "bun:test"
+import { TestClock } from "effect"
+import { mkdir, readdir } from "node:fs/promises"
+import { join } from "node:path"
+import { bytes, startTestApp, type TestApp } from "./support/TestApp"
+
+let app: TestApp
+let alice: { token: string }
+let admin: { token: string }
+
+beforeAll(async () => {
+  app = await startTestApp({ testClock: true, env: { UPLOAD_SESSION_TTL: "600" } })
+  alice = await app.createUser({ quota: 10_000 })
+  admin = await app.createUser({ admin: true })
+})
+afterAll(() => app.close())
+
+const sweep = (token = admin.token) => app.request("POST", "/admin/sweep", { token })
+const staged = (sessionId: string) =>
+  readdir(join(app.dataDir, "storage", "parts", sessionId)).catch(() => [] as Array<string>)
+
+describe("the sweeper", () => {
+  it("fails expired sessions and their files, counts them in their batch, releases quota and staged bytes", async () => {
+    const batch = (await app.request("POST", "/batches", { token: alice.token, json: { total_files: 2 } })).body
+    const started = await app.createSession(alice.token, { total_size_bytes: 20, chunk_size_bytes: 10, batch_id: batch.id })
+    await app.putPart(alice.token, started.body.id, 1, bytes(10))
+    const idle = await app.createSession(alice.token, { total_size_bytes: 20, chunk_size_bytes: 10, batch_id: batch.id })
+    expect(await staged(started.body.id)).toEqual(["data"])
+
+    await app.advance("599 seconds")
+    expect((await sweep()).body).toEqual({ expired_sessions: 0, staging_removed: 0 })
+    await app.advance("1 second")
+    // expired but not swept yet: already refused, and no longer reserving quota
+    expect((await app.putPart(alice.token, started.body.id, 2, bytes(10))).status).toBe(410)
+    expect((await app.request("GET", "/quota", { token: alice.token })).body.reserved_bytes).toBe(0)
+
+    expect((await sweep()).body).toEqual({ expired_sessions: 2, staging_removed: 0 })
+    for (const id of [started.body.id, idle.body.id]) {
+      const view = await app.getSession(alice.token, id)
+      expect(view.body).toMatchObject({ status: "FAILED", failure_reason: "expired", expired: false, file: { status: "FAILED" } })
+      expect((await app.putPart(alice.token, id, 1, bytes(10))).status).toBe(410)
+      expect((await app.complete(alice.token, id)).status).toBe(410)
+    }
+    expect(await staged(started.body.id)).toEqual([])
+    expect((await app.request("GET", `/batches/${batch.id}`, { token: alice.token })).body)
+      .toMatchObject({ status: "COMPLETED", stored_count: 0, failed_count: 2 })
+    expect((await sweep()).body.expired_sessions).toBe(0)
+  })
+
+  it("counts each session once when several sweeps run at the same moment", async () => {
+    const batch = (await app.request("POST", "/batches", { token: alice.token, json: { total_files: 30 } })).body
+    await Promise.all(Array.from({ length: 30 }, () =>
+      app.createSession(alice.token, { total_size_bytes: 10, chunk_size_bytes: 10, batch_id: batch.id })))
+    await app.advance("601 seconds")
+    const reports = await Promise.all(Array.from({ length: 5 }, () => sweep()))
+    expect(reports.map((r) => r.status)).toEqual([200, 200, 200, 200, 200])
+    expect(reports.reduce((sum, r) => sum + r.body.expired_sessions, 0)).toBe(30)
+    expect((await app.request("GET", `/batches/${batch.id}`, { token: alice.token })).body)
+      .toMatchObject({ status: "COMPLETED", failed_count: 30 })
+    const events = await app.sql("SELECT count(*)::int AS n FROM outbox_events WHERE batch_id = $1", [batch.id])
+    expect(events[0]?.n).toBe(1)
+  })
+
+  it("leaves a session alone while a complete is assembling it", async () => {
+    const created = await app.createSession(alice.token, { total_size_bytes: 10, chunk_size_bytes: 10 })
+    await app.putPart(alice.token, created.body.id, 1, bytes(10))
+    const now = await app.run(TestClock.currentTimeMillis)
+    await app.sql("UPDATE upload_sessions SET finalize_lease_until = $2 WHERE id = $1", [created.body.id, new Date(now + 3_600_000)])
+    await app.advance("601 seconds")
+    await sweep()
+    expect((await app.getSession(alice.token, created.body.id)).body.status).toBe("IN_PROGRESS")
+  })
+
+  it("removes staging left behind by sessions that ended", async () => {
+    const created = await app.createSession(alice.token, { total_size_bytes: 10, chunk_size_bytes: 10 })
+    await app.request("DELETE", `/uploads/sessions/${created.body.id}`, { token: alice.token })
+    // as if the instance had died between ending the session and removing its staging
+    await mkdir(join(app.dataDir, "storage", "parts", created.body.id), { recursive: true })
+    const open = await app.createSession(alice.token, { total_size_bytes: 10, chunk_size_bytes: 10 })
+    await app.putPart(alice.token, open.body.id, 1, bytes(10))
+    expect((await sweep()).body.staging_removed).toBe(1)
+    expect(await staged(created.body.id)).toEqual([])
+    expect(await staged(open.body.id)).toEqual(["data"])
+  })
+
+  it("is for admins only", async () => {
+    expect((await sweep(alice.token)).status).toBe(403)
+  })
+})
+
+describe("the background sweeper", () => {
+  it("sweeps every SWEEP_INTERVAL", async () => {
+    const timed = await startTestApp({ testClock: true, background: true, env: { UPLOAD_SESSION_TTL: "100", SWEEP_INTERVAL: "30" } })
+    try {
+      const { token } = await timed.createUser()
+      const created = await timed.createSession(token, { total_size_bytes: 10, chunk_size_bytes: 10 })
+      const status = async () => (await timed.getSession(token, created.body.id)).body.status
+      await timed.advanceWhileParked("90 seconds", "30 seconds")
+      expect(await status()).toBe("INIT")
+      await timed.advanceWhileParked("30 seconds", "30 seconds")
+      // the sweep the clock just started runs its queries in real time
+      for (let i = 0; i < 200 && (await status()) !== "FAILED"; i++) await Bun.sleep(5)
+      expect(await status()).toBe("FAILED")
+    } finally {
+      await timed.close()
+    }
+  })
+})
