@@ -33,6 +33,10 @@ describe("the sweeper", () => {
     // expired but not swept yet: already refused, and no longer reserving quota
     expect((await app.putPart(alice.token, started.body.id, 2, bytes(10))).status).toBe(410)
     expect((await app.request("GET", "/quota", { token: alice.token })).body.reserved_bytes).toBe(0)
+    const active = await app.request("GET", "/uploads/sessions?status=active", { token: alice.token })
+    expect(active.body.items.map((s: { id: string }) => s.id)).not.toContain(started.body.id)
+    const open = await app.request("GET", "/uploads/sessions?status=IN_PROGRESS", { token: alice.token })
+    expect(open.body.items.find((s: { id: string }) => s.id === started.body.id)).toMatchObject({ expired: true })
 
     expect((await sweep()).body).toEqual({ expired_sessions: 2, staging_removed: 0 })
     for (const id of [started.body.id, idle.body.id]) {

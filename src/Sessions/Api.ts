@@ -105,7 +105,7 @@ export class SessionPage extends Schema.Class<SessionPage>("UploadSessionPage")(
 }) {}
 
 export const StatusFilter = Schema.Union(SessionStatus, Schema.Literal("active")).annotations({
-  description: "A session status, or `active` for INIT and IN_PROGRESS"
+  description: "A session status, or `active` for the sessions that can still be resumed (open and not expired)"
 })
 
 export const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 200))

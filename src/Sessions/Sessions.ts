@@ -20,7 +20,7 @@ import {
 import { IngestFile } from "../Domain/File"
 import { fingerprint } from "../Domain/Fingerprint"
 import { type BatchId, FileId, newId, SessionId, type UserId } from "../Domain/Ids"
-import { isOpen, missingRanges, OPEN_STATUSES, type PartRange, type SessionStatus, totalParts } from "../Domain/Session"
+import { isExpired, missingRanges, OPEN_STATUSES, type PartRange, type SessionStatus, totalParts } from "../Domain/Session"
 import { FilesRepo } from "../Files/FilesRepo"
 import { Quota } from "../Quota/Quota"
 import { Storage } from "../Storage/Storage"
@@ -68,9 +68,6 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
       session_ttl_seconds: Duration.toSeconds(config.sessionTtl)
     })
 
-    const isExpired = (status: SessionStatus, expiresAt: DateTime.Utc, now: Date) =>
-      isOpen(status) && DateTime.toEpochMillis(expiresAt) <= now.getTime()
-
     const toView = ({ file, session }: SessionWithFile, received: ReadonlyArray<PartRange>, now: Date) =>
       new SessionView({
         ...session,
@@ -78,7 +75,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
         filename: file.original_filename,
         content_type: file.content_type,
         metadata: file.metadata,
-        expired: isExpired(session.status, session.expires_at, now),
+        expired: isExpired(session, now),
         received_parts: received,
         missing_parts: missingRanges(received, session.total_parts),
         part_url_template: partUrlTemplate(session.id),
@@ -262,8 +259,10 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
         if (ownerId !== user.id) yield* requireAdmin
         const limit = filter.limit ?? DEFAULT_PAGE
         const statuses = filter.status === undefined ? null : filter.status === "active" ? OPEN_STATUSES : [filter.status]
-        const rows = yield* repo.list({ ownerId, statuses, beforeId: filter.cursor ?? null, limit: limit + 1 })
         const now = yield* currentDate
+        // active: the sessions that can still be resumed, so not the expired ones awaiting the sweeper
+        const unexpiredAt = filter.status === "active" ? now : null
+        const rows = yield* repo.list({ ownerId, statuses, unexpiredAt, beforeId: filter.cursor ?? null, limit: limit + 1 })
         const page = rows.slice(0, limit)
         return new SessionPage({
           items: page.map(({ file, session }) =>
@@ -272,7 +271,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
               batch_id: file.batch_id,
               filename: file.original_filename,
               content_type: file.content_type,
-              expired: isExpired(session.status, session.expires_at, now)
+              expired: isExpired(session, now)
             })
           ),
           next_cursor: rows.length > limit ? (page[page.length - 1]?.session.id ?? null) : null
@@ -309,7 +308,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
         return after
       }).pipe(Effect.withSpan("Sessions.abort"))
 
-    return { create, get, view, list, abort, isExpired } as const
+    return { create, get, view, list, abort } as const
   }),
   dependencies: [
     SessionsRepo.Default,

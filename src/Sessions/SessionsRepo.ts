@@ -43,6 +43,8 @@ const PartClaimRequest = Schema.Struct({
 const ListRequest = Schema.Struct({
   ownerId: Schema.NullOr(UserId),
   statuses: Schema.NullOr(Schema.Array(SessionStatus)),
+  /** Only sessions that have not expired at this time. */
+  unexpiredAt: Schema.NullOr(Schema.DateFromSelf),
   beforeId: Schema.NullOr(SessionId),
   limit: Schema.Int
 })
@@ -91,10 +93,11 @@ export class SessionsRepo extends Effect.Service<SessionsRepo>()("Portal/Session
     const list = SqlSchema.findAll({
       Request: ListRequest,
       Result: SessionWithFile,
-      execute: ({ beforeId, limit, ownerId, statuses }) => {
+      execute: ({ beforeId, limit, ownerId, statuses, unexpiredAt }) => {
         const conditions = [
           ...(ownerId === null ? [] : [sql`s.created_by = ${ownerId}`]),
           ...(statuses === null ? [] : [sql.in("s.status", statuses)]),
+          ...(unexpiredAt === null ? [] : [sql`s.expires_at > ${unexpiredAt}`]),
           ...(beforeId === null ? [] : [sql`s.id < ${beforeId}`])
         ]
         return sql`SELECT to_jsonb(s.*) AS session, to_jsonb(f.*) AS file
