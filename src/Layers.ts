@@ -3,6 +3,8 @@ import { Effect, Layer } from "effect"
 import { Users } from "./Auth/Users"
 import { Batches } from "./Batches/Batches"
 import { Files } from "./Files/Files"
+import { Outbox } from "./Outbox/Outbox"
+import { Relay, RelayBackground } from "./Outbox/Relay"
 import { Parts } from "./Parts/Parts"
 import { Quota } from "./Quota/Quota"
 import { Finalizer } from "./Sessions/Finalize"
@@ -28,11 +30,15 @@ export const DomainLive = Layer.mergeAll(
   Files.Default,
   Batches.Default,
   Quota.Default,
-  Sweeper.Default
+  Sweeper.Default,
+  Outbox.Default,
+  Relay.Default
 )
 
-/** What every instance runs in the background while it serves. */
-export const BackgroundLive = Layer.scopedDiscard(Effect.forkScoped(SweeperBackground))
+/** What every instance runs in the background while it serves: the sweeper and the relay. */
+export const BackgroundLive = Layer.scopedDiscard(
+  Effect.zipRight(Effect.forkScoped(SweeperBackground), Effect.forkScoped(RelayBackground))
+)
 
 /** Every domain service, over the configured database and storage. */
 export const ServicesLive = DomainLive.pipe(

@@ -18,6 +18,7 @@ describe("the OpenAPI document", () => {
     const operations = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`))
     expect(operations.sort()).toEqual([
       "DELETE /uploads/sessions/{id}",
+      "GET /admin/outbox",
       "GET /batches",
       "GET /batches/{id}",
       "GET /batches/{id}/files",
@@ -28,6 +29,7 @@ describe("the OpenAPI document", () => {
       "GET /quota",
       "GET /uploads/sessions",
       "GET /uploads/sessions/{id}",
+      "POST /admin/outbox/{id}/retry",
       "POST /admin/sweep",
       "POST /batches",
       "POST /uploads/sessions",
@@ -44,6 +46,7 @@ describe("the OpenAPI document", () => {
     expect(statuses("/health", "get")).toEqual(["200", "400", "500", "503"])
     expect(statuses("/batches/{id}", "get")).toEqual(["200", "400", "401", "403", "404", "500", "503"])
     expect(statuses("/admin/sweep", "post")).toEqual(["200", "400", "401", "403", "500", "503"])
+    expect(statuses("/admin/outbox/{id}/retry", "post")).toEqual(["200", "400", "401", "403", "404", "409", "500", "503"])
   })
 
   it("documents the part body as raw binary, and bearer security", () => {

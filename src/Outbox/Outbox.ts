@@ -5,8 +5,9 @@
 import { Data, DateTime, Effect, Option, Schema } from "effect"
 import { UploadBatch } from "../Domain/Batch"
 import { IngestFile } from "../Domain/File"
+import { EventNotRetryable, NotFound } from "../Domain/Errors"
 import { EventId, newId, type SessionId } from "../Domain/Ids"
-import type { EventType } from "../Domain/Outbox"
+import type { EventType, OutboxStatus } from "../Domain/Outbox"
 import { OutboxRepo } from "./OutboxRepo"
 
 /** A caller tried to announce something that did not happen (e.g. a file that is not STORED). */
@@ -70,7 +71,34 @@ export class Outbox extends Effect.Service<Outbox>()("Portal/Outbox", {
           occurredAt: DateTime.toDateUtc(batch.updated_at)
         })
 
-    return { fileStored, batchCompleted } as const
+    /** For operators: events by status, newest first. */
+    const list = (filter: {
+      readonly status?: OutboxStatus | undefined
+      readonly cursor?: EventId | undefined
+      readonly limit?: number | undefined
+    }) =>
+      Effect.gen(function*() {
+        const limit = filter.limit ?? 50
+        const rows = yield* repo.list(filter.status ?? null, filter.cursor ?? null, limit + 1)
+        const page = rows.slice(0, limit)
+        return { items: page, next_cursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null }
+      })
+
+    /** For operators: a FAILED event goes back to PENDING, due now, with a full set of attempts. */
+    const retry = (id: EventId) =>
+      Effect.gen(function*() {
+        const retried = yield* repo.retryFailed(id, DateTime.toDateUtc(yield* DateTime.now))
+        if (Option.isSome(retried)) return retried.value
+        const existing = yield* repo.findById(id)
+        if (Option.isNone(existing)) return yield* Effect.fail(NotFound.event(id))
+        return yield* new EventNotRetryable({
+          message: `only FAILED events can be retried; this one is ${existing.value.status}`,
+          event_id: id,
+          status: existing.value.status
+        })
+      })
+
+    return { fileStored, batchCompleted, list, retry } as const
   }),
   dependencies: [OutboxRepo.Default]
 }) {}

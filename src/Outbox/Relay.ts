@@ -1,0 +1,131 @@
+/**
+ * Delivers outbox events to WEBHOOK_URL, at least once. Each round claims the due events
+ * (FOR UPDATE SKIP LOCKED, marked SENDING with a lease), POSTs each as signed JSON, and
+ * records the outcome: DELIVERED on a 2xx; otherwise back to PENDING with an exponential,
+ * jittered delay, or FAILED after the last attempt. Several instances relay side by side
+ * without sending one event twice at the same time; an event held by an instance that died
+ * is claimed again when its lease runs out. One structured log line per attempt.
+ */
+import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
+import { Clock, Duration, Effect, Option, Random, Redacted } from "effect"
+import { hostname } from "node:os"
+import { PortalConfig } from "../Config"
+import type { OutboxEvent } from "../Domain/Outbox"
+import { addDuration, currentDate } from "../Time"
+import { OutboxRepo } from "./OutboxRepo"
+import {
+  EVENT_ID_HEADER,
+  EVENT_TYPE_HEADER,
+  SIGNATURE_HEADER,
+  sign,
+  TIMESTAMP_HEADER,
+  webhookBody
+} from "./Webhook"
+
+/** Events sent at the same time by one relay. */
+const CONCURRENCY = 4
+
+/**
+ * The wait before attempt `attempt + 1`: base · 2^(attempt-1), capped, times a random factor in
+ * [0.75, 1]; consecutive ranges do not overlap, so the waits grow while relays spread out.
+ */
+export const backoffMillis = (base: Duration.Duration, max: Duration.Duration, attempt: number, random: number) =>
+  Math.min(Duration.toMillis(max), Duration.toMillis(base) * 2 ** (attempt - 1)) * (0.75 + 0.25 * random)
+
+export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
+  effect: Effect.gen(function*() {
+    const { webhook } = yield* PortalConfig
+    const repo = yield* OutboxRepo
+    const client = yield* HttpClient.HttpClient
+    /** Who holds a lease: recorded in leased_by, for operators and for the lease checks. */
+    const relayId = `${hostname()}:${process.pid}:${Bun.randomUUIDv7().slice(-8)}`
+
+    /** One POST; fails with a short description of what went wrong. */
+    const send = (url: string, event: OutboxEvent) =>
+      Effect.gen(function*() {
+        const body = webhookBody(event)
+        const timestamp = String(Math.floor((yield* Clock.currentTimeMillis) / 1000))
+        const request = HttpClientRequest.post(url).pipe(
+          HttpClientRequest.setHeaders({
+            [EVENT_ID_HEADER]: event.event_id,
+            [EVENT_TYPE_HEADER]: event.event_type,
+            [TIMESTAMP_HEADER]: timestamp,
+            ...Option.match(webhook.secret, {
+              onNone: () => ({}),
+              onSome: (secret) => ({ [SIGNATURE_HEADER]: sign(Redacted.value(secret), timestamp, body) })
+            })
+          }),
+          HttpClientRequest.bodyText(body, "application/json")
+        )
+        const response = yield* client.execute(request)
+        // read the body so the connection can be reused; its content does not matter
+        yield* Effect.ignore(response.text)
+        if (response.status < 200 || response.status > 299) return yield* Effect.fail(`HTTP ${response.status}`)
+        return response.status
+      }).pipe(
+        Effect.timeoutFail({ duration: webhook.timeout, onTimeout: () => `no answer within ${Duration.format(webhook.timeout)}` }),
+        Effect.mapError((error) => (typeof error === "string" ? error : error.message))
+      )
+
+    const deliver = (url: string, event: OutboxEvent) =>
+      Effect.gen(function*() {
+        const attempt = event.attempt_count + 1
+        const started = yield* Clock.currentTimeMillis
+        const outcome = yield* Effect.either(send(url, event))
+        const now = yield* currentDate
+        const duration_ms = now.getTime() - started
+        if (outcome._tag === "Right") {
+          const marked = yield* repo.markDelivered(event.id, relayId, now)
+          return yield* Effect.logInfo("webhook delivery").pipe(Effect.annotateLogs({
+            outcome: Option.isSome(marked) ? "delivered" : "delivered-lease-lost",
+            http_status: outcome.right,
+            duration_ms
+          }))
+        }
+        const wait = backoffMillis(webhook.backoffBase, webhook.backoffMax, attempt, yield* Random.next)
+        const marked = yield* repo.markAttemptFailed({
+          id: event.id,
+          relay: relayId,
+          error: outcome.left.slice(0, 1000),
+          retryAt: addDuration(now, Duration.millis(wait)),
+          maxAttempts: webhook.maxAttempts
+        })
+        const status = Option.map(marked, (row) => row.status)
+        yield* Effect.logWarning("webhook delivery").pipe(Effect.annotateLogs({
+          outcome: Option.match(status, { onNone: () => "failed-lease-lost", onSome: (s) => (s === "FAILED" ? "gave-up" : "retry") }),
+          error: outcome.left,
+          duration_ms,
+          ...(Option.contains(status, "PENDING") ? { retry_in_ms: Math.round(wait) } : {})
+        }))
+      }).pipe(Effect.annotateLogs({ event_id: event.event_id, event_type: event.event_type, attempt: event.attempt_count + 1 }))
+
+    /** One round: claim what is due and send it. Answers how many events it handled. */
+    const deliverDue = Effect.gen(function*() {
+      if (Option.isNone(webhook.url)) return 0
+      const url = webhook.url.value
+      const now = yield* currentDate
+      const claimed = yield* repo.claimDue(relayId, now, addDuration(now, webhook.lease), webhook.batchSize)
+      yield* Effect.forEach(claimed, (event) => deliver(url, event), { concurrency: CONCURRENCY, discard: true })
+      return claimed.length
+    }).pipe(Effect.withSpan("Relay.deliverDue"))
+
+    return { deliverDue, relayId } as const
+  }),
+  dependencies: [OutboxRepo.Default, FetchHttpClient.layer]
+}) {}
+
+/** Relays while the instance runs, when WEBHOOK_URL is set; a full round goes again at once. */
+export const RelayBackground = Effect.gen(function*() {
+  const { webhook } = yield* PortalConfig
+  if (Option.isNone(webhook.url)) {
+    return yield* Effect.logInfo("WEBHOOK_URL is not set: events are kept in the outbox, not delivered")
+  }
+  if (Option.isNone(webhook.secret)) yield* Effect.logWarning("WEBHOOK_SECRET is not set: webhooks are sent unsigned")
+  const relay = yield* Relay
+  while (true) {
+    const handled = yield* relay.deliverDue.pipe(
+      Effect.catchAllCause((cause) => Effect.as(Effect.logError("relay round failed", cause), 0))
+    )
+    if (handled < webhook.batchSize) yield* Effect.sleep(webhook.pollInterval)
+  }
+})
