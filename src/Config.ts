@@ -54,15 +54,6 @@ export interface WebhookSettings {
   readonly batchSize: number
 }
 
-export interface S3Settings {
-  readonly endpoint: Option.Option<string>
-  readonly bucket: string
-  readonly region: string
-  readonly accessKeyId: Option.Option<Redacted.Redacted<string>>
-  readonly secretAccessKey: Option.Option<Redacted.Redacted<string>>
-  readonly prefix: string
-}
-
 export interface PortalSettings {
   readonly port: number
   readonly host: string
@@ -71,13 +62,11 @@ export interface PortalSettings {
   readonly databasePoolSize: number
   readonly storageBackend: StorageBackend
   readonly storageFsync: boolean
-  readonly s3: S3Settings
   readonly limits: UploadLimits
   readonly sessionTtl: Duration.Duration
   readonly defaultQuota: number
   readonly sweepInterval: Duration.Duration
   readonly webhook: WebhookSettings
-  readonly publicUrl: Option.Option<string>
 }
 
 export const settingsConfig: Config.Config<PortalSettings> = Config.all({
@@ -93,14 +82,6 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
   databasePoolSize: Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
   storageBackend: Config.literal("local", "s3")("STORAGE_BACKEND").pipe(Config.withDefault("local" as const)),
   storageFsync: Config.boolean("STORAGE_FSYNC").pipe(Config.withDefault(true)),
-  s3: Config.all({
-    endpoint: optionalString("S3_ENDPOINT"),
-    bucket: Config.string("S3_BUCKET").pipe(Config.withDefault("ingest-portal")),
-    region: Config.string("S3_REGION").pipe(Config.withDefault("us-east-1")),
-    accessKeyId: Config.option(Config.redacted("S3_ACCESS_KEY_ID")),
-    secretAccessKey: Config.option(Config.redacted("S3_SECRET_ACCESS_KEY")),
-    prefix: Config.string("S3_PREFIX").pipe(Config.withDefault(""))
-  }),
   limits: Config.all({
     maxFileSize: bytes("UPLOAD_MAX_FILE_SIZE", 5 * GiB),
     chunkSizeDefault: bytes("UPLOAD_CHUNK_SIZE_DEFAULT", 8 * MiB),
@@ -130,8 +111,7 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
     backoffMax: seconds("WEBHOOK_BACKOFF_MAX", 3600),
     pollInterval: seconds("WEBHOOK_POLL_INTERVAL", 1),
     batchSize: Config.integer("WEBHOOK_BATCH_SIZE").pipe(Config.withDefault(10))
-  }),
-  publicUrl: optionalString("PUBLIC_URL")
+  })
 })
 
 export class PortalConfig extends Context.Tag("Portal/Config")<PortalConfig, PortalSettings>() {

@@ -102,6 +102,14 @@ describe("POST /uploads/sessions", () => {
     expect(JSON.stringify(huge.body).length).toBeLessThan(2000)
   })
 
+  it("answers 400 for metadata above 16 KiB of JSON", async () => {
+    const reply = await app.createSession(alice.token, { total_size_bytes: 10, metadata: { notes: "x".repeat(17 * 1024) } })
+    expect(reply.status).toBe(400)
+    expect(reply.body._tag).toBe("HttpApiDecodeError")
+    expect(reply.body.message).toContain("16384 bytes")
+    expect((await app.createSession(alice.token, { total_size_bytes: 10, metadata: { notes: "x".repeat(1000) } })).status).toBe(201)
+  })
+
   it("needs a token", async () => {
     const reply = await app.request("POST", "/uploads/sessions", { json: { filename: "a", content_type: "text/plain", total_size_bytes: 1 } })
     expect(reply.status).toBe(401)

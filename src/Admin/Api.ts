@@ -5,6 +5,7 @@ import { Authentication } from "../Auth/Authentication"
 import { EventNotRetryable, Forbidden, NotFound } from "../Domain/Errors"
 import { EventId } from "../Domain/Ids"
 import { OutboxEvent, OutboxStatus } from "../Domain/Outbox"
+import { PageLimit } from "../Domain/Page"
 import { SweepReport } from "../Sweeper/Sweeper"
 
 export class OutboxPage extends Schema.Class<OutboxPage>("OutboxPage")({
@@ -24,7 +25,7 @@ export class AdminApi extends HttpApiGroup.make("admin")
       .setUrlParams(Schema.Struct({
         status: Schema.optional(OutboxStatus),
         cursor: Schema.optional(EventId),
-        limit: Schema.optional(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 200)))
+        limit: Schema.optional(PageLimit)
       }))
       .addSuccess(OutboxPage)
       .addError(Forbidden)

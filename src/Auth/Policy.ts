@@ -19,3 +19,8 @@ export const requireOwner = (what: string, ownerId: UserId) =>
 
 export const requireAdmin = Effect.flatMap(CurrentUser, (user) =>
   user.is_admin ? Effect.succeed(user) : Effect.fail(new Forbidden({ message: "this endpoint is for admins" })))
+
+/** Whose things a listing shows: the caller's, or, for an admin, the requested user's. */
+export const listingOwner = (requested: UserId | undefined) =>
+  Effect.flatMap(CurrentUser, (user) =>
+    requested === undefined || requested === user.id ? Effect.succeed(user.id) : Effect.as(requireAdmin, requested))

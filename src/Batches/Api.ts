@@ -2,18 +2,19 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { Authentication } from "../Auth/Authentication"
-import { Metadata } from "../Domain/Common"
+import { MetadataInput } from "../Domain/Common"
 import { Forbidden, InvalidRequest, NotFound } from "../Domain/Errors"
 import { IngestFile } from "../Domain/File"
 import { UploadBatch } from "../Domain/Batch"
 import { BatchId, FileId, UserId } from "../Domain/Ids"
+import { PageLimit } from "../Domain/Page"
 
 export class CreateBatchRequest extends Schema.Class<CreateBatchRequest>("CreateBatchRequest")({
   total_files: Schema.Int.pipe(Schema.between(1, 100_000)).annotations({
     description: "How many files the batch will hold; it completes when each has been stored or has failed"
   }),
   name: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))),
-  metadata: Schema.optional(Metadata)
+  metadata: Schema.optional(MetadataInput)
 }) {}
 
 export class BatchFilesPage extends Schema.Class<BatchFilesPage>("BatchFilesPage")({
@@ -26,7 +27,6 @@ export class BatchPage extends Schema.Class<BatchPage>("BatchPage")({
   next_cursor: Schema.NullOr(Schema.String)
 }) {}
 
-const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 200))
 const batchPath = HttpApiSchema.param("id", BatchId)
 
 export class BatchesApi extends HttpApiGroup.make("batches")
@@ -41,7 +41,7 @@ export class BatchesApi extends HttpApiGroup.make("batches")
     HttpApiEndpoint.get("list", "/batches")
       .setUrlParams(Schema.Struct({
         cursor: Schema.optional(BatchId),
-        limit: Schema.optional(Limit),
+        limit: Schema.optional(PageLimit),
         user_id: Schema.optional(UserId).annotations({ description: "Admins only: another user's batches" })
       }))
       .addSuccess(BatchPage)
@@ -57,7 +57,7 @@ export class BatchesApi extends HttpApiGroup.make("batches")
   )
   .add(
     HttpApiEndpoint.get("files")`/batches/${batchPath}/files`
-      .setUrlParams(Schema.Struct({ cursor: Schema.optional(FileId), limit: Schema.optional(Limit) }))
+      .setUrlParams(Schema.Struct({ cursor: Schema.optional(FileId), limit: Schema.optional(PageLimit) }))
       .addSuccess(BatchFilesPage)
       .addError(NotFound)
       .addError(Forbidden)

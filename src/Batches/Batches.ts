@@ -1,16 +1,15 @@
 /** Batches: creation, inspection, their files. Counting happens in SessionLifecycle. */
 import { DateTime, Effect, Option } from "effect"
 import { CurrentUser } from "../Auth/Authentication"
-import { requireAdmin, requireReader } from "../Auth/Policy"
-import { InvalidRequest, NotFound } from "../Domain/Errors"
+import { listingOwner, requireReader } from "../Auth/Policy"
+import { NotFound } from "../Domain/Errors"
 import { UploadBatch } from "../Domain/Batch"
 import { BatchId, type FileId, newId, type UserId } from "../Domain/Ids"
+import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
 import { FilesRepo } from "../Files/FilesRepo"
 import { BatchFilesPage, BatchPage, type CreateBatchRequest } from "./Api"
 import { BatchesRepo } from "./BatchesRepo"
 
-const DEFAULT_PAGE = 50
-const MAX_METADATA_BYTES = 16 * 1024
 
 export class Batches extends Effect.Service<Batches>()("Portal/Batches", {
   effect: Effect.gen(function*() {
@@ -20,9 +19,6 @@ export class Batches extends Effect.Service<Batches>()("Portal/Batches", {
     const create = (request: CreateBatchRequest) =>
       Effect.gen(function*() {
         const user = yield* CurrentUser
-        if (request.metadata !== undefined && JSON.stringify(request.metadata).length > MAX_METADATA_BYTES) {
-          return yield* new InvalidRequest({ message: `metadata may be at most ${MAX_METADATA_BYTES} bytes of JSON` })
-        }
         const now = yield* DateTime.now
         return yield* repo.insert(
           new UploadBatch({
@@ -58,28 +54,18 @@ export class Batches extends Effect.Service<Batches>()("Portal/Batches", {
       readonly user_id?: UserId | undefined
     }) =>
       Effect.gen(function*() {
-        const user = yield* CurrentUser
-        const ownerId = filter.user_id ?? user.id
-        if (ownerId !== user.id) yield* requireAdmin
-        const limit = filter.limit ?? DEFAULT_PAGE
-        const rows = yield* repo.listByOwner(ownerId, Option.fromNullable(filter.cursor), limit + 1)
-        const page = rows.slice(0, limit)
-        return new BatchPage({
-          items: page,
-          next_cursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null
-        })
+        const ownerId = yield* listingOwner(filter.user_id)
+        const size = pageSize(filter.limit)
+        const rows = yield* repo.listByOwner(ownerId, Option.fromNullable(filter.cursor), rowsToFetch(size))
+        return new BatchPage(toPage(rows, size, (batch) => batch.id))
       })
 
     const listFiles = (id: BatchId, filter: { readonly cursor?: FileId | undefined; readonly limit?: number | undefined }) =>
       Effect.gen(function*() {
         yield* get(id)
-        const limit = filter.limit ?? DEFAULT_PAGE
-        const rows = yield* files.listByBatch(id, Option.fromNullable(filter.cursor), limit + 1)
-        const page = rows.slice(0, limit)
-        return new BatchFilesPage({
-          items: page,
-          next_cursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null
-        })
+        const size = pageSize(filter.limit)
+        const rows = yield* files.listByBatch(id, Option.fromNullable(filter.cursor), rowsToFetch(size))
+        return new BatchFilesPage(toPage(rows, size, (file) => file.id))
       })
 
     return { create, get, list, listFiles } as const

@@ -18,6 +18,15 @@ export const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknow
 })
 export type Metadata = typeof Metadata.Type
 
+export const MAX_METADATA_BYTES = 16 * 1024
+
+/** Metadata as a client may send it: at most MAX_METADATA_BYTES of JSON. */
+export const MetadataInput = Metadata.pipe(
+  Schema.filter((metadata) => JSON.stringify(metadata).length <= MAX_METADATA_BYTES, {
+    message: () => `metadata may be at most ${MAX_METADATA_BYTES} bytes of JSON`
+  })
+)
+
 /** ISO-8601 on the wire, `DateTime.Utc` in code; the database layer hands rows over as ISO strings. */
 export const Timestamp = Schema.DateTimeUtc
 

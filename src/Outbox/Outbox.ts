@@ -7,6 +7,7 @@ import { UploadBatch } from "../Domain/Batch"
 import { IngestFile } from "../Domain/File"
 import { EventNotRetryable, NotFound } from "../Domain/Errors"
 import { EventId, newId, type SessionId } from "../Domain/Ids"
+import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
 import type { EventType, OutboxStatus } from "../Domain/Outbox"
 import { OutboxRepo } from "./OutboxRepo"
 
@@ -78,10 +79,9 @@ export class Outbox extends Effect.Service<Outbox>()("Portal/Outbox", {
       readonly limit?: number | undefined
     }) =>
       Effect.gen(function*() {
-        const limit = filter.limit ?? 50
-        const rows = yield* repo.list(filter.status ?? null, filter.cursor ?? null, limit + 1)
-        const page = rows.slice(0, limit)
-        return { items: page, next_cursor: rows.length > limit ? (page[page.length - 1]?.id ?? null) : null }
+        const size = pageSize(filter.limit)
+        const rows = yield* repo.list(filter.status ?? null, filter.cursor ?? null, rowsToFetch(size))
+        return toPage(rows, size, (event) => event.id)
       })
 
     /** For operators: a FAILED event goes back to PENDING, due now, with a full set of attempts. */

@@ -2,7 +2,7 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { Authentication } from "../Auth/Authentication"
-import { Metadata, Sha256HexInput } from "../Domain/Common"
+import { Metadata, MetadataInput, Sha256HexInput } from "../Domain/Common"
 import {
   BatchClosed,
   BatchFull,
@@ -21,6 +21,7 @@ import {
   UnsupportedContentType
 } from "../Domain/Errors"
 import { IngestFile } from "../Domain/File"
+import { PageLimit } from "../Domain/Page"
 import { BatchId, SessionId, UserId } from "../Domain/Ids"
 import { SessionStatus, UploadSession } from "../Domain/Session"
 import { QuotaReport } from "../Quota/Quota"
@@ -52,7 +53,7 @@ export class CreateSessionRequest extends Schema.Class<CreateSessionRequest>("Cr
     description: "SHA-256 of the whole file; complete fails with 422 if the assembled bytes differ"
   })),
   batch_id: Schema.optional(BatchId),
-  metadata: Schema.optional(Metadata)
+  metadata: Schema.optional(MetadataInput)
 }) {}
 
 export class UploadLimits extends Schema.Class<UploadLimits>("UploadLimits")({
@@ -108,7 +109,6 @@ export const StatusFilter = Schema.Union(SessionStatus, Schema.Literal("active")
   description: "A session status, or `active` for the sessions that can still be resumed (open and not expired)"
 })
 
-export const Limit = Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 200))
 
 export class CompleteRequest extends Schema.Class<CompleteRequest>("CompleteSessionRequest")({
   sha256: Schema.optional(Sha256HexInput.annotations({
@@ -169,7 +169,7 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
         status: Schema.optional(StatusFilter),
         user_id: Schema.optional(UserId).annotations({ description: "Admins only: another user's sessions" }),
         cursor: Schema.optional(SessionId),
-        limit: Schema.optional(Limit)
+        limit: Schema.optional(PageLimit)
       }))
       .addSuccess(SessionPage)
       .addError(Forbidden)

@@ -2,7 +2,7 @@
 import { inTransaction } from "../Sql"
 import { DateTime, Duration, Effect, Option } from "effect"
 import { CurrentUser } from "../Auth/Authentication"
-import { requireAdmin, requireOwner, requireReader } from "../Auth/Policy"
+import { listingOwner, requireOwner, requireReader } from "../Auth/Policy"
 import { BatchesRepo } from "../Batches/BatchesRepo"
 import { PortalConfig } from "../Config"
 import {
@@ -19,6 +19,7 @@ import {
 } from "../Domain/Errors"
 import { IngestFile } from "../Domain/File"
 import { fingerprint } from "../Domain/Fingerprint"
+import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
 import { type BatchId, FileId, newId, SessionId, type UserId } from "../Domain/Ids"
 import { isExpired, missingRanges, OPEN_STATUSES, type PartRange, type SessionStatus, totalParts } from "../Domain/Session"
 import { FilesRepo } from "../Files/FilesRepo"
@@ -32,8 +33,6 @@ import { SessionsRepo, type SessionWithFile } from "./SessionsRepo"
 
 /** S3 multipart allows 10,000 parts; refusing more up front keeps that backend possible. */
 export const MAX_PARTS = 10_000
-const MAX_METADATA_BYTES = 16 * 1024
-const DEFAULT_PAGE = 50
 
 /** `video/mp4; codecs=…` → `video/mp4` */
 const essence = (contentType: string) => (contentType.split(";")[0] ?? "").trim().toLowerCase()
@@ -134,9 +133,6 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
           return yield* new InvalidRequest({
             message: `${parts} parts is more than the ${MAX_PARTS} allowed; use a larger chunk_size_bytes`
           })
-        }
-        if (request.metadata !== undefined && JSON.stringify(request.metadata).length > MAX_METADATA_BYTES) {
-          return yield* new InvalidRequest({ message: `metadata may be at most ${MAX_METADATA_BYTES} bytes of JSON` })
         }
         return { chunkSize, parts }
       })
@@ -254,18 +250,16 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
       readonly limit?: number | undefined
     }) =>
       Effect.gen(function*() {
-        const user = yield* CurrentUser
-        const ownerId = filter.user_id ?? user.id
-        if (ownerId !== user.id) yield* requireAdmin
-        const limit = filter.limit ?? DEFAULT_PAGE
+        const ownerId = yield* listingOwner(filter.user_id)
+        const size = pageSize(filter.limit)
         const statuses = filter.status === undefined ? null : filter.status === "active" ? OPEN_STATUSES : [filter.status]
         const now = yield* currentDate
         // active: the sessions that can still be resumed, so not the expired ones awaiting the sweeper
         const unexpiredAt = filter.status === "active" ? now : null
-        const rows = yield* repo.list({ ownerId, statuses, unexpiredAt, beforeId: filter.cursor ?? null, limit: limit + 1 })
-        const page = rows.slice(0, limit)
+        const rows = yield* repo.list({ ownerId, statuses, unexpiredAt, beforeId: filter.cursor ?? null, limit: rowsToFetch(size) })
+        const page = toPage(rows, size, (row) => row.session.id)
         return new SessionPage({
-          items: page.map(({ file, session }) =>
+          items: page.items.map(({ file, session }) =>
             new SessionSummary({
               ...session,
               batch_id: file.batch_id,
@@ -274,7 +268,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
               expired: isExpired(session, now)
             })
           ),
-          next_cursor: rows.length > limit ? (page[page.length - 1]?.session.id ?? null) : null
+          next_cursor: page.next_cursor
         })
       })
 
