@@ -7,12 +7,16 @@ import { ApiToken, User } from "../Domain/User"
 import { digestsEqual, generateSecret, hashSecret, isWellFormed } from "./Tokens"
 import { currentDate } from "../Time"
 import { UsersRepo } from "./UsersRepo"
+import { someOrFail } from "../Found"
 
 export interface IssuedToken {
   readonly token: ApiToken
   /** Shown once; only its SHA-256 is stored. */
   readonly secret: Redacted.Redacted<string>
 }
+
+const userNotFound = (name: string) =>
+  new NotFound({ message: `no user named ${JSON.stringify(name)}`, resource: "user", id: name })
 
 export class Users extends Effect.Service<Users>()("Portal/Users", {
   effect: Effect.gen(function*() {
@@ -47,10 +51,7 @@ export class Users extends Effect.Service<Users>()("Portal/Users", {
       }).pipe(Effect.withSpan("Users.issueToken"))
 
     const findByName = (name: string) =>
-      Effect.flatMap(repo.findByName(name), Option.match({
-        onNone: () => Effect.fail(new NotFound({ message: `no user named ${JSON.stringify(name)}`, resource: "user", id: name })),
-        onSome: Effect.succeed
-      }))
+      someOrFail(() => userNotFound(name))(repo.findByName(name))
 
     const unauthorized = (message: string) => Effect.fail(new Unauthorized({ message }))
 
@@ -71,10 +72,7 @@ export class Users extends Effect.Service<Users>()("Portal/Users", {
 
     const revokeToken = (id: TokenId) =>
       Effect.flatMap(currentDate, (now) => repo.revokeToken(id, now)).pipe(
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.fail(new NotFound({ message: `no token ${id}`, resource: "token", id })),
-          onSome: Effect.succeed
-        }))
+        someOrFail(() => new NotFound({ message: `no token ${id}`, resource: "token", id }))
       )
 
     /**
@@ -98,10 +96,7 @@ export class Users extends Effect.Service<Users>()("Portal/Users", {
       revokeToken,
       listTokens: repo.listTokens,
       setQuota: (name: string, quotaBytes: number) =>
-        Effect.flatMap(repo.setQuota(name, quotaBytes), Option.match({
-          onNone: () => Effect.fail(new NotFound({ message: `no user named ${JSON.stringify(name)}`, resource: "user", id: name })),
-          onSome: Effect.succeed
-        })),
+        someOrFail(() => userNotFound(name))(repo.setQuota(name, quotaBytes)),
       bootstrapAdmin
     } as const
   }),

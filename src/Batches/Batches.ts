@@ -9,6 +9,7 @@ import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
 import { FilesRepo } from "../Files/FilesRepo"
 import { BatchFilesPage, BatchPage, type CreateBatchRequest } from "./Api"
 import { BatchesRepo } from "./BatchesRepo"
+import { someOrFail } from "../Found"
 
 
 export class Batches extends Effect.Service<Batches>()("Portal/Batches", {
@@ -40,10 +41,7 @@ export class Batches extends Effect.Service<Batches>()("Portal/Batches", {
 
     const get = (id: BatchId) =>
       Effect.gen(function*() {
-        const batch = yield* Effect.flatMap(repo.findById(id), Option.match({
-          onNone: () => Effect.fail(NotFound.batch(id)),
-          onSome: Effect.succeed
-        }))
+        const batch = yield* repo.findById(id).pipe(someOrFail(() => NotFound.batch(id)))
         yield* requireReader("batch", batch.created_by)
         return batch
       })

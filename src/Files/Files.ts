@@ -5,6 +5,7 @@ import { FileNotStored, NotFound } from "../Domain/Errors"
 import type { FileId } from "../Domain/Ids"
 import { Storage, type ByteWindow } from "../Storage/Storage"
 import { FilesRepo } from "./FilesRepo"
+import { someOrFail } from "../Found"
 
 export class Files extends Effect.Service<Files>()("Portal/Files", {
   effect: Effect.gen(function*() {
@@ -13,10 +14,7 @@ export class Files extends Effect.Service<Files>()("Portal/Files", {
 
     const get = (id: FileId) =>
       Effect.gen(function*() {
-        const file = yield* Effect.flatMap(repo.findById(id), Option.match({
-          onNone: () => Effect.fail(NotFound.file(id)),
-          onSome: Effect.succeed
-        }))
+        const file = yield* repo.findById(id).pipe(someOrFail(() => NotFound.file(id)))
         yield* requireReader("file", file.uploaded_by)
         return file
       })

@@ -31,6 +31,7 @@ import { consumeBody } from "../Storage/Body"
 import { type BodyTooLarge, type BodyUnreadable, Storage, type StorageError, type StoredPart } from "../Storage/Storage"
 import { addDuration, currentDate } from "../Time"
 import { PartReceipt } from "./Api"
+import { someOrFail } from "../Found"
 
 /** How long a claim lasts without renewal; the writer renews it every third of that. */
 const CLAIM_LEASE = Duration.seconds(60)
@@ -87,10 +88,7 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
     const assembler = yield* Assembler
 
     const loadSession = (id: SessionId) =>
-      Effect.flatMap(sessions.findById(id), Option.match({
-        onNone: () => Effect.fail(NotFound.session(id)),
-        onSome: Effect.succeed
-      }))
+      sessions.findById(id).pipe(someOrFail(() => NotFound.session(id)))
 
     const refuseUnlessWritable = (session: UploadSession, now: Date) =>
       Option.match(writeRefusal(session, now), { onNone: () => Effect.void, onSome: Effect.fail })

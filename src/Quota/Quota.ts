@@ -3,7 +3,7 @@
  * the user's quota_bytes. A reservation is simply an open, unexpired session, so abort,
  * failure and expiry release it; nothing has to be given back by hand.
  */
-import { Effect, Option, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { UsersRepo } from "../Auth/UsersRepo"
 import { QuotaExceeded } from "../Domain/Errors"
 import type { UserId } from "../Domain/Ids"
@@ -11,6 +11,7 @@ import type { User } from "../Domain/User"
 import { FilesRepo } from "../Files/FilesRepo"
 import { SessionsRepo } from "../Sessions/SessionsRepo"
 import { currentDate } from "../Time"
+import { someOrDie } from "../Found"
 
 export class QuotaReport extends Schema.Class<QuotaReport>("Quota")({
   limit_bytes: Schema.Number,
@@ -44,12 +45,7 @@ export class Quota extends Effect.Service<Quota>()("Portal/Quota", {
      */
     const ensureRoomFor = (userId: UserId, bytes: number) =>
       Effect.gen(function*() {
-        const user = yield* users.lock(userId).pipe(
-          Effect.flatMap(Option.match({
-            onNone: () => Effect.dieMessage(`user ${userId} vanished`),
-            onSome: Effect.succeed
-          }))
-        )
+        const user = yield* users.lock(userId).pipe(someOrDie(() => `user ${userId} vanished`))
         const current = yield* report(user)
         if (current.remaining_bytes < bytes) {
           return yield* new QuotaExceeded({

@@ -20,6 +20,7 @@ import { Assembler } from "./Assembler"
 import { SessionLifecycle } from "./Lifecycle"
 import { Sessions } from "./Sessions"
 import { SessionsRepo } from "./SessionsRepo"
+import { someOrFail } from "../Found"
 
 const LEASE = Duration.seconds(60)
 const HEARTBEAT = Duration.seconds(20)
@@ -36,10 +37,7 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
     const inProcess = makeKeyedLock<SessionId>()
 
     const load = (id: SessionId) =>
-      Effect.flatMap(repo.findById(id), Option.match({
-        onNone: () => Effect.fail(NotFound.session(id)),
-        onSome: Effect.succeed
-      }))
+      repo.findById(id).pipe(someOrFail(() => NotFound.session(id)))
 
     const mismatch = (expected: string, actual: string) =>
       new ChecksumMismatch({

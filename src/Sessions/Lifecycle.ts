@@ -12,6 +12,7 @@ import { FilesRepo } from "../Files/FilesRepo"
 import { Outbox } from "../Outbox/Outbox"
 import type { StoredObject } from "../Storage/Storage"
 import { SessionsRepo } from "./SessionsRepo"
+import { someOrDie } from "../Found"
 
 export class SessionLifecycle extends Effect.Service<SessionLifecycle>()("Portal/SessionLifecycle", {
   effect: Effect.gen(function*() {
@@ -70,10 +71,7 @@ export class SessionLifecycle extends Effect.Service<SessionLifecycle>()("Portal
         if (Option.isNone(session)) return Option.none()
         const file = yield* files.markStored(input.fileId, input.object, input.now).pipe(
           Effect.orDie,
-          Effect.flatMap(Option.match({
-            onNone: () => Effect.dieMessage(`file ${input.fileId} of an open session was not UPLOADING`),
-            onSome: Effect.succeed
-          }))
+          someOrDie(() => `file ${input.fileId} of an open session was not UPLOADING`)
         )
         yield* outbox.fileStored(file, input.sessionId).pipe(Effect.orDie)
         yield* countInBatch(file, "stored", input.now)

@@ -30,6 +30,7 @@ import { CreatedSession, type CreateSessionRequest, SessionPage, SessionSummary,
 import { Assembler } from "./Assembler"
 import { SessionLifecycle } from "./Lifecycle"
 import { SessionsRepo, type SessionWithFile } from "./SessionsRepo"
+import { someOrFail } from "../Found"
 
 /** S3 multipart allows 10,000 parts; refusing more up front keeps that backend possible. */
 export const MAX_PARTS = 10_000
@@ -82,10 +83,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
       })
 
     const load = (id: SessionId) =>
-      Effect.flatMap(repo.findWithFile(id), Option.match({
-        onNone: () => Effect.fail(NotFound.session(id)),
-        onSome: Effect.succeed
-      }))
+      repo.findWithFile(id).pipe(someOrFail(() => NotFound.session(id)))
 
     /** The resumable view of a session, without access checks. */
     const view = (id: SessionId) =>
@@ -139,9 +137,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
 
     const joinBatch = (batchId: BatchId, ownerId: UserId, now: Date) =>
       Effect.gen(function*() {
-        const batch = yield* batches.lock(batchId).pipe(
-          Effect.flatMap(Option.match({ onNone: () => Effect.fail(NotFound.batch(batchId)), onSome: Effect.succeed }))
-        )
+        const batch = yield* batches.lock(batchId).pipe(someOrFail(() => NotFound.batch(batchId)))
         if (batch.created_by !== ownerId) {
           return yield* new Forbidden({ message: "this batch belongs to another user" })
         }
