@@ -35,11 +35,16 @@ export const sanitizeDecodeError = (error: HttpApiError.HttpApiDecodeError) =>
 
 const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE", "ENOTFOUND", "EHOSTUNREACH"])
 
-/** True when a SqlError means "the database is not there", as opposed to a bug in a statement. */
+/**
+ * True when a SqlError means "the database is not there", as opposed to a bug in a statement:
+ * no connection could be had, or PostgreSQL said it cannot serve (connection exceptions 08,
+ * insufficient resources 53, shutdown 57P, refused credentials 28, no such database 3D000).
+ */
 export const isDatabaseUnavailable = (error: SqlError): boolean => {
+  if (/acquire connection|Failed to connect|Connection timed out/i.test(error.message)) return true
   const state = sqlState(error)
   if (state !== undefined) {
-    return state.startsWith("08") || state.startsWith("53") || state.startsWith("57P")
+    return ["08", "53", "57P", "28"].some((prefix) => state.startsWith(prefix)) || state === "3D000"
   }
   const cause: unknown = error.cause
   const text = `${error.message} ${cause instanceof Error ? cause.message : String(cause)}`
