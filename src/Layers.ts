@@ -7,6 +7,7 @@ import { Outbox } from "./Outbox/Outbox"
 import { Relay, RelayBackground } from "./Outbox/Relay"
 import { Parts } from "./Parts/Parts"
 import { Quota } from "./Quota/Quota"
+import { Assembler } from "./Sessions/Assembler"
 import { Finalizer } from "./Sessions/Finalize"
 import { Sessions } from "./Sessions/Sessions"
 import { SweeperBackground, Sweeper } from "./Sweeper/Sweeper"
@@ -32,7 +33,8 @@ export const DomainLive = Layer.mergeAll(
   Quota.Default,
   Sweeper.Default,
   Outbox.Default,
-  Relay.Default
+  Relay.Default,
+  Assembler.Default
 )
 
 /** What every instance runs in the background while it serves: the sweeper and the relay. */

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test"
-import { TestClock } from "effect"
+import { Effect, TestClock } from "effect"
+import { Assembler } from "../src/Sessions/Assembler"
 import { mkdir, readdir } from "node:fs/promises"
 import { join } from "node:path"
 import { bytes, startTestApp, type TestApp } from "./support/TestApp"
@@ -107,6 +108,28 @@ describe("the background sweeper", () => {
       expect(await status()).toBe("FAILED")
     } finally {
       await timed.close()
+    }
+  })
+})
+
+describe("sessions followed in the background", () => {
+  it("are forgotten by a sweep once another instance has completed them", async () => {
+    const first = await startTestApp()
+    const second = await startTestApp({ shareWith: { database: first.database, dataDir: first.dataDir } })
+    try {
+      const { token } = await first.createUser()
+      const sweeper = (await first.createUser({ admin: true })).token
+      const created = await first.createSession(token, { total_size_bytes: 20, chunk_size_bytes: 10 })
+      for (const n of [1, 2]) await first.putPart(token, created.body.id, n, bytes(10, n))
+      const followed = () => first.run(Effect.flatMap(Assembler, (assembler) => assembler.followedSessions))
+      for (let i = 0; i < 100 && !(await followed()).includes(created.body.id); i++) await Bun.sleep(5)
+      expect(await followed()).toContain(created.body.id)
+      expect((await second.complete(token, created.body.id)).status).toBe(200)
+      await first.request("POST", "/admin/sweep", { token: sweeper })
+      expect(await followed()).not.toContain(created.body.id)
+    } finally {
+      await second.close()
+      await first.close()
     }
   })
 })

@@ -132,6 +132,9 @@ export class Assembler extends Effect.Service<Assembler>()("Portal/Assembler", {
         }).pipe(Effect.onError(() => abandon(state))))
       })
 
-    return { partRecorded, forget, assemble } as const
+    /** The sessions followed here, so that those ended elsewhere can be forgotten. */
+    const followedSessions = Effect.sync((): ReadonlyArray<SessionId> => [...followed.keys()])
+
+    return { partRecorded, forget, assemble, followedSessions } as const
   })
 }) {}

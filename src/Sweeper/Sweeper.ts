@@ -7,6 +7,7 @@
  */
 import { Duration, Effect, Option, Schedule, Schema } from "effect"
 import { PortalConfig } from "../Config"
+import { SessionId } from "../Domain/Ids"
 import { FailureReason } from "../Domain/Session"
 import { Assembler } from "../Sessions/Assembler"
 import { SessionLifecycle } from "../Sessions/Lifecycle"
@@ -63,6 +64,10 @@ export class Sweeper extends Effect.Service<Sweeper>()("Portal/Sweeper", {
       const staged = (yield* storage.listSessionsWithParts.pipe(Effect.orDie)).filter((name) => UUID.test(name))
       const leftovers = staged.length === 0 ? [] : yield* sessions.notOpenAmong(staged)
       for (const sessionId of leftovers) yield* discardStaging(sessionId)
+      // sessions completed, aborted or swept by another instance: stop following them here
+      const followed = yield* assembler.followedSessions
+      const ended = followed.length === 0 ? [] : yield* sessions.notOpenAmong(followed)
+      yield* Effect.forEach(ended, (sessionId) => assembler.forget(SessionId.make(sessionId)), { discard: true })
       return new SweepReport({ expired_sessions: expired, staging_removed: leftovers.length })
     }).pipe(Effect.withSpan("Sweeper.sweep"))
 
