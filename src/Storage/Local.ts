@@ -11,7 +11,7 @@ import * as fsp from "node:fs/promises"
 import * as NodePath from "node:path"
 import { PortalConfig } from "../Config"
 import { consumeBody } from "./Body"
-import { makeRegionHasher } from "./RegionHasher"
+import { makeRegionHasher, type RegionHasher } from "./RegionHasher"
 import { type Assembly, Storage, StorageError, type StorageShape } from "./Storage"
 
 export interface LocalStorageOptions {
@@ -35,10 +35,13 @@ const writeAt = async (handle: FileHandle, chunk: Uint8Array, position: number) 
   }
 }
 
+/** Local storage whose hashing worker lives until the process ends (see LocalStorageLive for a scoped one). */
 export const makeLocalStorage = (options: LocalStorageOptions): Effect.Effect<StorageShape, StorageError> =>
+  makeLocalStorageWith(options, makeRegionHasher())
+
+const makeLocalStorageWith = (options: LocalStorageOptions, hasher: RegionHasher): Effect.Effect<StorageShape, StorageError> =>
   Effect.gen(function*() {
     const root = NodePath.resolve(options.root)
-    const hasher = makeRegionHasher()
     const partsRoot = NodePath.join(root, "parts")
     yield* attempt("mkdir", "parts", () => fsp.mkdir(partsRoot, { recursive: true }))
     yield* attempt("mkdir", "files", () => fsp.mkdir(NodePath.join(root, "files"), { recursive: true }))
@@ -208,9 +211,12 @@ export const makeLocalStorage = (options: LocalStorageOptions): Effect.Effect<St
     return storage
   })
 
-/** Local storage under DATA_DIR/storage, as configured. */
-export const LocalStorageLive = Layer.effect(
+/** Local storage under DATA_DIR/storage, as configured; its hashing worker stops with the layer. */
+export const LocalStorageLive = Layer.scoped(
   Storage,
-  Effect.flatMap(PortalConfig, (config) =>
-    makeLocalStorage({ root: NodePath.join(config.dataDir, "storage"), fsync: config.storageFsync }))
+  Effect.gen(function*() {
+    const config = yield* PortalConfig
+    const hasher = yield* Effect.acquireRelease(Effect.sync(makeRegionHasher), (started) => Effect.sync(started.close))
+    return yield* makeLocalStorageWith({ root: NodePath.join(config.dataDir, "storage"), fsync: config.storageFsync }, hasher)
+  })
 )

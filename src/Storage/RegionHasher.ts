@@ -69,5 +69,13 @@ export const makeRegionHasher = () => {
     })
   })
 
-  return { begin }
+  /** Stops the worker; a later request would start a new one. */
+  const close = () => {
+    worker?.terminate()
+    worker = undefined
+  }
+
+  return { begin, close }
 }
+
+export type RegionHasher = ReturnType<typeof makeRegionHasher>
