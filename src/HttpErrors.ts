@@ -40,7 +40,7 @@ const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "E
  * no connection could be had, or PostgreSQL said it cannot serve (connection exceptions 08,
  * insufficient resources 53, shutdown 57P, refused credentials 28, no such database 3D000).
  */
-export const isDatabaseUnavailable = (error: SqlError): boolean => {
+const isDatabaseUnavailable = (error: SqlError): boolean => {
   if (/acquire connection|Failed to connect|Connection timed out/i.test(error.message)) return true
   const state = sqlState(error)
   if (state !== undefined) {

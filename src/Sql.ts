@@ -31,10 +31,10 @@ export const pgTypes = {
   }) as typeof pg.types.getTypeParser
 }
 
-export const migrationsDirectory = fileURLToPath(new URL("../migrations", import.meta.url))
+const migrationsDirectory = fileURLToPath(new URL("../migrations", import.meta.url))
 
 /** Loads `migrations/NNNN_name.sql`; each file runs as one multi-statement script. */
-export const sqlFileLoader = (directory: string): Migrator.Loader<FileSystem.FileSystem | Path.Path> =>
+const sqlFileLoader = (directory: string): Migrator.Loader<FileSystem.FileSystem | Path.Path> =>
   Effect.gen(function*() {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path

@@ -7,7 +7,7 @@ import { CurrentUser } from "./Authentication"
 
 const forbidden = (what: string) => new Forbidden({ message: `this ${what} belongs to another user` })
 
-export const canRead = (user: User, ownerId: UserId): boolean => user.is_admin || user.id === ownerId
+const canRead = (user: User, ownerId: UserId): boolean => user.is_admin || user.id === ownerId
 
 /** Read access: the owner, or an admin. */
 export const requireReader = (what: string, ownerId: UserId) =>

@@ -33,7 +33,7 @@ import { SessionsRepo, type SessionWithFile } from "./SessionsRepo"
 import { someOrFail } from "../Found"
 
 /** S3 multipart allows 10,000 parts; refusing more up front keeps that backend possible. */
-export const MAX_PARTS = 10_000
+const MAX_PARTS = 10_000
 
 /** `video/mp4; codecs=…` → `video/mp4` */
 const essence = (contentType: string) => (contentType.split(";")[0] ?? "").trim().toLowerCase()
@@ -45,7 +45,7 @@ export const contentTypeAllowed = (allowed: ReadonlyArray<string>, contentType: 
   )
 }
 
-export const partUrlTemplate = (id: SessionId) => `/uploads/sessions/${id}/parts/{part_number}`
+const partUrlTemplate = (id: SessionId) => `/uploads/sessions/${id}/parts/{part_number}`
 
 export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
   effect: Effect.gen(function*() {
