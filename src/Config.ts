@@ -34,7 +34,7 @@ const contentTypeList = (name: string) =>
 
 export type StorageBackend = "local" | "s3"
 
-export interface UploadLimits {
+export interface UploadSettings {
   readonly maxFileSize: number
   readonly chunkSizeDefault: number
   readonly chunkSizeMin: number
@@ -62,7 +62,13 @@ export interface PortalSettings {
   readonly databasePoolSize: number
   readonly storageBackend: StorageBackend
   readonly storageFsync: boolean
-  readonly limits: UploadLimits
+  readonly limits: UploadSettings
+  /** How long a part claim or a finalize lease lasts unrenewed: how soon a dead holder's work is taken over. */
+  readonly uploadLease: Duration.Duration
+  /** How long a part upload waits for another upload of the same part before answering 409. */
+  readonly partWait: Duration.Duration
+  /** How long a complete waits for another complete of the same session before answering 409. */
+  readonly finalizeWait: Duration.Duration
   readonly sessionTtl: Duration.Duration
   readonly defaultQuota: number
   readonly sweepInterval: Duration.Duration
@@ -93,6 +99,9 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
     validation: (l) => l.chunkSizeMin <= l.chunkSizeDefault && l.chunkSizeDefault <= l.chunkSizeMax
   })),
   sessionTtl: seconds("UPLOAD_SESSION_TTL", 3600),
+  uploadLease: seconds("UPLOAD_LEASE", 10),
+  partWait: seconds("UPLOAD_PART_WAIT", 30),
+  finalizeWait: seconds("UPLOAD_FINALIZE_WAIT", 30),
   defaultQuota: Config.integer("UPLOAD_DEFAULT_QUOTA").pipe(
     Config.validate({ message: "UPLOAD_DEFAULT_QUOTA must be >= 0", validation: (n) => n >= 0 }),
     Config.withDefault(10 * GiB)

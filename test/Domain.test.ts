@@ -6,7 +6,7 @@ import { canonicalJson, fingerprint } from "../src/Domain/Fingerprint"
 import { countInRanges, missingRanges, partByteRange, toRanges, totalParts } from "../src/Domain/Session"
 import { contentDisposition, decideRange, etagMatches } from "../src/Files/Download"
 import { sanitizeDecodeError } from "../src/HttpErrors"
-import { contentTypeAllowed } from "../src/Sessions/Sessions"
+import { contentTypeAllowed } from "../src/Sessions/Rules"
 
 describe("totalParts", () => {
   it("is ceil(total / chunk)", () => {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test"
-import { Effect, TestClock } from "effect"
+import { Effect } from "effect"
 import { readdir } from "node:fs/promises"
 import { join } from "node:path"
 import type { StorageShape } from "../src/Storage/Storage"
@@ -119,7 +119,12 @@ describe("POST /uploads/sessions/{id}/complete", () => {
     const late = await upload(app, alice.token, data, 10)
     const mismatch = await app.complete(alice.token, late, { sha256: sha256Hex(bytes(30, 9)) })
     expect(mismatch.status).toBe(422)
-    expect((await app.getSession(alice.token, late)).body.status).toBe("FAILED")
+    expect(mismatch.body).toMatchObject({ scope: "file", actual_sha256: sha256Hex(data) })
+    // a digest given only at complete may be a typo: the session stays completable with the right one
+    expect((await app.getSession(alice.token, late)).body.status).toBe("IN_PROGRESS")
+    const corrected = await app.complete(alice.token, late, { sha256: sha256Hex(data) })
+    expect(corrected.status).toBe(200)
+    expect(corrected.body.file).toMatchObject({ status: "STORED", sha256: sha256Hex(data) })
 
     const declared = await upload(app, alice.token, data, 10, { sha256: sha256Hex(data) })
     const contradiction = await app.complete(alice.token, declared, { sha256: sha256Hex(bytes(30, 9)) })
@@ -197,32 +202,47 @@ describe("POST /uploads/sessions/{id}/complete", () => {
   })
 })
 
-describe("a finalize whose instance died (TestClock)", () => {
-  it("is taken over by another complete once its lease has expired", async () => {
-    const timed = await startTestApp({ testClock: true, wrapStorage: countAssemblies })
+describe("a finalize whose instance died", () => {
+  it("is taken over by another complete once its lease has lapsed in database time", async () => {
+    const { token } = await app.createUser()
+    const data = bytes(100, 9)
+    const id = await upload(app, token, data, 10)
+    // as if another instance had started assembling and then been killed
+    const [held] = await app.sql<{ until: string }>(
+      `UPDATE upload_sessions SET finalize_holder = $2, finalize_lease_until = now() + interval '1200 milliseconds'
+        WHERE id = $1 RETURNING finalize_lease_until AS until`,
+      [id, Bun.randomUUIDv7()]
+    )
+    const before = assemblies
+    const reply = await app.complete(token, id)
+    const [after] = await app.sql<{ at: string }>("SELECT now() AS at")
+    // complete waited for the dead holder's lease, then took over and assembled once
+    expect(new Date(after?.at ?? 0).getTime()).toBeGreaterThanOrEqual(new Date(held?.until ?? Infinity).getTime())
+    expect(reply.status).toBe(200)
+    expect(reply.body.file.sha256).toBe(sha256Hex(data))
+    expect(assemblies - before).toBe(1)
+  })
+
+  it("answers 409 FinalizeInProgress with Retry-After while a live holder keeps its lease", async () => {
+    const { token } = await app.createUser()
+    const id = await upload(app, token, bytes(30, 4), 10)
+    const holder = Bun.randomUUIDv7()
+    await app.sql(
+      "UPDATE upload_sessions SET finalize_holder = $2, finalize_lease_until = now() + interval '1 hour' WHERE id = $1",
+      [id, holder]
+    )
+    const waiting = await startTestApp({
+      shareWith: { database: app.database, dataDir: app.dataDir },
+      env: { UPLOAD_FINALIZE_WAIT: "1" }
+    })
     try {
-      const { token } = await timed.createUser()
-      const data = bytes(100, 9)
-      const id = await upload(timed, token, data, 10)
-      // as if another instance had started assembling and then been killed
-      const leaseEnd = (await timed.run(TestClock.currentTimeMillis)) + 60_000
-      await timed.sql("UPDATE upload_sessions SET finalize_lease_until = $2 WHERE id = $1", [id, new Date(leaseEnd)])
-      const before = assemblies
-      let settled = false
-      const pending = timed.complete(token, id).finally(() => {
-        settled = true
-      })
-      await timed.advanceWhileParked("30 seconds", "5 seconds")
-      expect(settled).toBe(false)
-      expect(assemblies - before).toBe(0)
-      // complete keeps polling the lease, and takes over once it has run out
-      const reply = await timed.advanceUntilSettled(() => pending, "5 seconds")
-      expect(await timed.run(TestClock.currentTimeMillis)).toBeGreaterThan(leaseEnd)
-      expect(reply.status).toBe(200)
-      expect(reply.body.file.sha256).toBe(sha256Hex(data))
-      expect(assemblies - before).toBe(1)
+      const reply = await waiting.complete(token, id)
+      expect(reply.status).toBe(409)
+      expect(reply.body._tag).toBe("FinalizeInProgress")
+      expect(Number(reply.headers.get("retry-after"))).toBeGreaterThan(0)
+      expect((await app.getSession(token, id)).body.status).toBe("IN_PROGRESS")
     } finally {
-      await timed.close()
+      await waiting.close()
     }
   })
 })

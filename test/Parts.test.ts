@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test"
-import { TestClock } from "effect"
 import { readdir } from "node:fs/promises"
 import { connect } from "node:net"
 import { join } from "node:path"
@@ -311,32 +310,38 @@ describe("one upload at a time per part", () => {
   })
 })
 
-describe("a claim left by an upload that died (TestClock)", () => {
-  it("holds the part until it lapses; then the part can be sent again", async () => {
-    const timed = await startTestApp({ testClock: true })
+describe("a claim left by an upload that died", () => {
+  it("holds the part until it lapses in database time; then the part can be sent again", async () => {
+    const id = await newSession(20, 10)
+    // as if an instance had started writing part 1 and then been killed
+    const [held] = await app.sql<{ until: string }>(
+      `INSERT INTO upload_parts (id, session_id, part_number, status, byte_offset, claim_token, claim_expires_at, created_at)
+       VALUES ($1, $2, 1, 'PENDING', 0, $3, now() + interval '1200 milliseconds', now())
+       RETURNING claim_expires_at AS until`,
+      [Bun.randomUUIDv7(), id, Bun.randomUUIDv7()]
+    )
+    const reply = await app.putPart(alice.token, id, 1, bytes(10, 3))
+    const [after] = await app.sql<{ at: string }>("SELECT now() AS at")
+    expect(new Date(after?.at ?? 0).getTime()).toBeGreaterThanOrEqual(new Date(held?.until ?? Infinity).getTime())
+    expect(reply.status).toBe(200)
+    expect(reply.body).toMatchObject({ already_received: false, received_parts_count: 1 })
+  })
+
+  it("answers 409 PartInProgress when a live upload keeps the part past the wait", async () => {
+    const id = await newSession(20, 10)
+    await app.sql(
+      `INSERT INTO upload_parts (id, session_id, part_number, status, byte_offset, claim_token, claim_expires_at, created_at)
+       VALUES ($1, $2, 1, 'PENDING', 0, $3, now() + interval '1 hour', now())`,
+      [Bun.randomUUIDv7(), id, Bun.randomUUIDv7()]
+    )
+    const impatient = await startTestApp({ shareWith: { database: app.database, dataDir: app.dataDir }, env: { UPLOAD_PART_WAIT: "1" } })
     try {
-      const { token } = await timed.createUser()
-      const created = await timed.createSession(token, { total_size_bytes: 20, chunk_size_bytes: 10 })
-      const id: string = created.body.id
-      const now = await timed.run(TestClock.currentTimeMillis)
-      // as if an instance had started writing part 1 and then been killed
-      await timed.sql(
-        `INSERT INTO upload_parts (id, session_id, part_number, status, byte_offset, claim_token, claim_expires_at, created_at)
-         VALUES ($1, $2, 1, 'PENDING', 0, $3, $4, $5)`,
-        [Bun.randomUUIDv7(), id, Bun.randomUUIDv7(), new Date(now + 60_000), new Date(now)]
-      )
-      let settled = false
-      const pending = timed.putPart(token, id, 1, bytes(10, 3)).finally(() => {
-        settled = true
-      })
-      await timed.advanceWhileParked("30 seconds", "5 seconds")
-      expect(settled).toBe(false)
-      const reply = await timed.advanceUntilSettled(() => pending, "5 seconds")
-      expect(await timed.run(TestClock.currentTimeMillis)).toBeGreaterThan(now + 60_000)
-      expect(reply.status).toBe(200)
-      expect(reply.body).toMatchObject({ already_received: false, received_parts_count: 1 })
+      const reply = await impatient.putPart(alice.token, id, 1, bytes(10, 3))
+      expect(reply.status).toBe(409)
+      expect(reply.body._tag).toBe("PartInProgress")
+      expect(await counters(id)).toMatchObject({ received_parts_count: 0 })
     } finally {
-      await timed.close()
+      await impatient.close()
     }
   })
 })

@@ -6,7 +6,7 @@ import { SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { BunContext } from "@effect/platform-bun"
 import { afterAll, beforeAll, describe, expect, it } from "bun:test"
-import { DateTime, Effect, Either, Layer, ManagedRuntime, Option, Redacted, Schema } from "effect"
+import { DateTime, Duration, Effect, Either, Layer, ManagedRuntime, Option, Redacted, Schema } from "effect"
 import { mkdtemp, rm } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -17,21 +17,29 @@ import { IngestFile } from "../src/Domain/File"
 import { BatchId, FileId, newId, PartId, SessionId, UserId } from "../src/Domain/Ids"
 import { UploadPart } from "../src/Domain/Session"
 import { User } from "../src/Domain/User"
+import { Files } from "../src/Files/Files"
 import { FilesRepo } from "../src/Files/FilesRepo"
 import { Outbox } from "../src/Outbox/Outbox"
+import { PartsRepo } from "../src/Parts/PartsRepo"
 import { SessionLifecycle } from "../src/Sessions/Lifecycle"
 import { SessionsRepo } from "../src/Sessions/SessionsRepo"
 import { embeddedLayer, migrate, MigrationsLive, postgresLayer, sqlState } from "../src/Sql"
+import { makeLocalStorage } from "../src/Storage/Local"
+import { Storage } from "../src/Storage/Storage"
 import { createTestDatabase, type TestDatabase } from "./support/Database"
+
+const storageRoot = await mkdtemp(join(tmpdir(), "portal-sql-storage-"))
 
 const Repos = Layer.mergeAll(
   UsersRepo.Default,
   FilesRepo.Default,
+  Files.Default,
   SessionsRepo.Default,
+  PartsRepo.Default,
   BatchesRepo.Default,
   Outbox.Default,
   SessionLifecycle.Default
-)
+).pipe(Layer.provideMerge(Layer.effect(Storage, makeLocalStorage({ root: storageRoot, fsync: false }))))
 
 const now = () => DateTime.unsafeNow()
 const hex = (c: string) => c.repeat(64)
@@ -116,28 +124,28 @@ const makePart = (sessionId: SessionId, partNumber: number, sha = hex("a")) =>
 /** Claims a part and records it received, as an upload does. */
 const receivePart = (sessionId: SessionId, partNumber: number, sha = hex("a")) =>
   Effect.gen(function*() {
-    const sessions = yield* SessionsRepo
+    const parts = yield* PartsRepo
     const token = Bun.randomUUIDv7()
-    const claimed = yield* sessions.claimPart({
+    const claimed = yield* parts.claim({
       id: yield* newId(PartId),
       sessionId,
       partNumber,
       offset: (partNumber - 1) * 10,
       token,
-      now: new Date(),
-      until: new Date(Date.now() + 60_000)
+      now: now(),
+      lease: Duration.seconds(60)
     })
-    const received = yield* sessions.receivePart({
+    const received = yield* parts.receive({
       sessionId,
       partNumber,
       token,
       key: `parts/${sessionId}/data`,
       size: 10,
       sha256: sha,
-      now: new Date(),
-      expiresAt: new Date(Date.now() + 3_600_000)
+      now: now(),
+      expiresAt: DateTime.addDuration(now(), "1 hour")
     })
-    return { claimed, received }
+    return { claimed: Option.isSome(claimed), received }
   })
 
 const databases: Array<{
@@ -212,15 +220,15 @@ describe.each(databases)("on $name", ({ open }) => {
   it("refuses to mark a file STORED without sha256, size and storage pointer (database and repository)", async () => {
     const result = await run(Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
-      const files = yield* FilesRepo
+      const files = yield* Files
       const file = yield* makeFile(yield* makeUser)
       const bare = yield* outcome(sql`UPDATE files SET status = 'STORED', stored_at = now() WHERE id = ${file.id}`)
       const noKey = yield* outcome(sql`UPDATE files SET status = 'STORED', stored_at = now(), sha256 = ${hex("c")},
                                         size_bytes = 10, storage_backend = 'local' WHERE id = ${file.id}`)
       const guarded = yield* Effect.either(
-        files.markStored(file.id, { backend: "local", bucket: Option.none(), key: "", size: 10, sha256: "" }, new Date())
+        files.markStored(file.id, { backend: "local", bucket: Option.none(), key: "", size: 10, sha256: "" }, now())
       )
-      const after = yield* files.findById(file.id)
+      const after = yield* (yield* FilesRepo).findById(file.id)
       return { bare, noKey, guarded: Either.isLeft(guarded), status: Option.map(after, (f) => f.status) }
     }))
     expect(result.bare).toBe("23514")
@@ -276,6 +284,7 @@ describe.each(databases)("on $name", ({ open }) => {
       const sql = yield* SqlClient.SqlClient
       const batches = yield* BatchesRepo
       const sessions = yield* SessionsRepo
+      const partsRepo = yield* PartsRepo
       const lifecycle = yield* SessionLifecycle
       const owner = yield* makeUser
       const batch = yield* batches.insert(
@@ -294,23 +303,24 @@ describe.each(databases)("on $name", ({ open }) => {
           completed_at: Option.none()
         })
       )
-      yield* batches.attachFile(batch.id, new Date())
+      yield* batches.attachFile({ id: batch.id, now: now() })
       const file = yield* makeFile(owner, Option.some(batch.id))
       const session = yield* makeSession(owner, file)
       for (const n of [3, 1, 2]) yield* receivePart(session.id, n)
-      const stored = yield* sql.withTransaction(lifecycle.store({
-        sessionId: session.id,
-        fileId: file.id,
-        object: { backend: "local", bucket: Option.none(), key: `files/${file.id}`, size: 30, sha256: hex("d") },
-        now: new Date()
-      }))
-      const again = yield* sql.withTransaction(lifecycle.store({
-        sessionId: session.id,
-        fileId: file.id,
-        object: { backend: "local", bucket: Option.none(), key: `files/${file.id}`, size: 30, sha256: hex("d") },
-        now: new Date()
-      }))
-      const parts = yield* sessions.partsInOrder(session.id)
+      const holder = Bun.randomUUIDv7()
+      // only the holder of the finalize lease can store the file
+      yield* sessions.claimFinalize({ id: session.id, holder, lease: Duration.seconds(60) })
+      const object = { backend: "local", bucket: Option.none(), key: `files/${file.id}`, size: 30, sha256: hex("d") }
+      const stranger = yield* sql.withTransaction(
+        lifecycle.store({ sessionId: session.id, fileId: file.id, holder: Bun.randomUUIDv7(), object, now: now() })
+      )
+      const stored = yield* sql.withTransaction(
+        lifecycle.store({ sessionId: session.id, fileId: file.id, holder, object, now: now() })
+      )
+      const again = yield* sql.withTransaction(
+        lifecycle.store({ sessionId: session.id, fileId: file.id, holder, object, now: now() })
+      )
+      const parts = yield* partsRepo.receivedInOrder(session.id)
       const events = yield* sql<{ event_type: string; file_id: string | null; batch_id: string | null }>`
         SELECT event_type, file_id, batch_id FROM outbox_events
          WHERE file_id = ${file.id} OR batch_id = ${batch.id} ORDER BY event_type`
@@ -320,6 +330,7 @@ describe.each(databases)("on $name", ({ open }) => {
           session: [done.session.status, done.session.file_id === file.id, done.session.received_parts_count]
         })),
         batchId: batch.id,
+        stranger: Option.isNone(stranger),
         again: Option.isNone(again),
         parts: parts.map((p) => p.part_number),
         batch: Option.map(yield* batches.findById(batch.id), (b) => [b.status, b.file_count, b.stored_count, b.failed_count]),
@@ -330,6 +341,7 @@ describe.each(databases)("on $name", ({ open }) => {
       file: ["STORED", result.batchId, 30, hex("d")],
       session: ["COMPLETE", true, 3]
     })
+    expect(result.stranger).toBe(true)
     expect(result.again).toBe(true)
     expect(result.parts).toEqual([1, 2, 3])
     expect(result.batch).toEqual(Option.some(["COMPLETED", 1, 1, 0]))

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test"
 import { Effect, TestClock } from "effect"
-import { Assembler } from "../src/Sessions/Assembler"
+import { Assembler } from "../src/Storage/Assembler"
 import { mkdir, readdir } from "node:fs/promises"
 import { join } from "node:path"
 import { bytes, startTestApp, type TestApp } from "./support/TestApp"

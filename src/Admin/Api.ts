@@ -6,7 +6,7 @@ import { EventNotRetryable, Forbidden, NotFound } from "../Domain/Errors"
 import { EventId } from "../Domain/Ids"
 import { OutboxEvent, OutboxStatus } from "../Domain/Outbox"
 import { PageLimit } from "../Domain/Page"
-import { SweepReport } from "../Sweeper/Sweeper"
+import { SweepReport } from "../Domain/Sweep"
 
 export class OutboxPage extends Schema.Class<OutboxPage>("OutboxPage")({
   items: Schema.Array(OutboxEvent),

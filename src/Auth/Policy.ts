@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { Forbidden } from "../Domain/Errors"
 import type { UserId } from "../Domain/Ids"
 import type { User } from "../Domain/User"
-import { CurrentUser } from "./Authentication"
+import { CurrentUser } from "../Domain/CurrentUser"
 
 const forbidden = (what: string) => new Forbidden({ message: `this ${what} belongs to another user` })
 

@@ -5,18 +5,14 @@ import { NotFound, Unauthorized } from "../Domain/Errors"
 import { newId, TokenId, UserId } from "../Domain/Ids"
 import { ApiToken, User } from "../Domain/User"
 import { digestsEqual, generateSecret, hashSecret, isWellFormed } from "./Tokens"
-import { currentDate } from "../Time"
 import { UsersRepo } from "./UsersRepo"
-import { someOrFail } from "../Found"
+import { someOrFail } from "../Repo"
 
 export interface IssuedToken {
   readonly token: ApiToken
   /** Shown once; only its SHA-256 is stored. */
   readonly secret: Redacted.Redacted<string>
 }
-
-const userNotFound = (name: string) =>
-  new NotFound({ message: `no user named ${JSON.stringify(name)}`, resource: "user", id: name })
 
 export class Users extends Effect.Service<Users>()("Portal/Users", {
   effect: Effect.gen(function*() {
@@ -45,13 +41,12 @@ export class Users extends Effect.Service<Users>()("Portal/Users", {
           user_id: user.id,
           name,
           secret_sha256: hashSecret(Redacted.value(secret)),
-          created_at: yield* currentDate
+          created_at: yield* DateTime.now
         })
         return { token, secret } satisfies IssuedToken
       }).pipe(Effect.withSpan("Users.issueToken"))
 
-    const findByName = (name: string) =>
-      someOrFail(() => userNotFound(name))(repo.findByName(name))
+    const findByName = (name: string) => repo.findByName(name).pipe(someOrFail(() => NotFound.user(name)))
 
     const unauthorized = (message: string) => Effect.fail(new Unauthorized({ message }))
 
@@ -71,9 +66,7 @@ export class Users extends Effect.Service<Users>()("Portal/Users", {
       })
 
     const revokeToken = (id: TokenId) =>
-      Effect.flatMap(currentDate, (now) => repo.revokeToken(id, now)).pipe(
-        someOrFail(() => new NotFound({ message: `no token ${id}`, resource: "token", id }))
-      )
+      Effect.flatMap(DateTime.now, (now) => repo.revokeToken({ id, now })).pipe(someOrFail(() => NotFound.token(id)))
 
     /**
      * On a database without users, creates the admin and its first token. When several
@@ -91,12 +84,10 @@ export class Users extends Effect.Service<Users>()("Portal/Users", {
       create,
       issueToken,
       findByName,
-      findById: repo.findById,
       authenticate,
       revokeToken,
-      listTokens: repo.listTokens,
       setQuota: (name: string, quotaBytes: number) =>
-        someOrFail(() => userNotFound(name))(repo.setQuota(name, quotaBytes)),
+        repo.setQuota({ name, quota_bytes: quotaBytes }).pipe(someOrFail(() => NotFound.user(name))),
       bootstrapAdmin
     } as const
   }),

@@ -1,21 +1,20 @@
-/** Batches: creation, inspection, their files. Counting happens in SessionLifecycle. */
+/** Batches: creation, inspection, their files, files joining them and their outcomes. */
 import { DateTime, Effect, Option } from "effect"
-import { CurrentUser } from "../Auth/Authentication"
-import { listingOwner, requireReader } from "../Auth/Policy"
-import { NotFound } from "../Domain/Errors"
+import { listingOwner, requireOwner, requireReader } from "../Auth/Policy"
 import { UploadBatch } from "../Domain/Batch"
+import { CurrentUser } from "../Domain/CurrentUser"
+import { BatchClosed, BatchFull, NotFound } from "../Domain/Errors"
 import { BatchId, type FileId, newId, type UserId } from "../Domain/Ids"
 import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
-import { FilesRepo } from "../Files/FilesRepo"
+import { Files } from "../Files/Files"
+import { someOrFail } from "../Repo"
 import { BatchFilesPage, BatchPage, type CreateBatchRequest } from "./Api"
 import { BatchesRepo } from "./BatchesRepo"
-import { someOrFail } from "../Found"
-
 
 export class Batches extends Effect.Service<Batches>()("Portal/Batches", {
   effect: Effect.gen(function*() {
     const repo = yield* BatchesRepo
-    const files = yield* FilesRepo
+    const files = yield* Files
 
     const create = (request: CreateBatchRequest) =>
       Effect.gen(function*() {
@@ -54,7 +53,7 @@ export class Batches extends Effect.Service<Batches>()("Portal/Batches", {
       Effect.gen(function*() {
         const ownerId = yield* listingOwner(filter.user_id)
         const size = pageSize(filter.limit)
-        const rows = yield* repo.listByOwner(ownerId, Option.fromNullable(filter.cursor), rowsToFetch(size))
+        const rows = yield* repo.listByOwner({ ownerId, beforeId: filter.cursor ?? null, limit: rowsToFetch(size) })
         return new BatchPage(toPage(rows, size, (batch) => batch.id))
       })
 
@@ -66,7 +65,31 @@ export class Batches extends Effect.Service<Batches>()("Portal/Batches", {
         return new BatchFilesPage(toPage(rows, size, (file) => file.id))
       })
 
-    return { create, get, list, listFiles } as const
+    /**
+     * A new file of the caller's joins the batch. Must run in the transaction that creates the
+     * file: the batch row stays locked until it commits, and file_count never passes total_files.
+     */
+    const join = (id: BatchId, now: DateTime.Utc) =>
+      Effect.gen(function*() {
+        const batch = yield* repo.lock(id).pipe(someOrFail(() => NotFound.batch(id)))
+        yield* requireOwner("batch", batch.created_by)
+        if (batch.status !== "OPEN") {
+          return yield* new BatchClosed({ message: `batch ${id} is ${batch.status}`, batch_id: id, status: batch.status })
+        }
+        if (Option.isNone(yield* repo.attachFile({ id, now }))) {
+          return yield* new BatchFull({
+            message: `batch ${id} already has its ${batch.total_files} files`,
+            batch_id: id,
+            total_files: batch.total_files
+          })
+        }
+      })
+
+    /** Counts a file's outcome; the batch as it is afterwards (COMPLETED when that was its last file). */
+    const recordOutcome = (id: BatchId, outcome: "stored" | "failed", now: DateTime.Utc) =>
+      repo.recordOutcome({ id, outcome, now })
+
+    return { create, get, list, listFiles, join, recordOutcome } as const
   }),
-  dependencies: [BatchesRepo.Default, FilesRepo.Default]
+  dependencies: [BatchesRepo.Default, Files.Default]
 }) {}

@@ -4,7 +4,7 @@
  * Handlers, the OpenAPI document and the typed client all share these classes.
  */
 import { HttpApiSchema } from "@effect/platform"
-import { Schema } from "effect"
+import { DateTime, Schema } from "effect"
 
 const Message = { message: Schema.String }
 
@@ -50,6 +50,8 @@ export class NotFound extends Schema.TaggedError<NotFound>()(
   static file = (id: string) => new NotFound({ message: `no file ${id}`, resource: "file", id })
   static batch = (id: string) => new NotFound({ message: `no batch ${id}`, resource: "batch", id })
   static event = (id: string) => new NotFound({ message: `no outbox event ${id}`, resource: "event", id })
+  static user = (name: string) => new NotFound({ message: `no user named ${JSON.stringify(name)}`, resource: "user", id: name })
+  static token = (id: string) => new NotFound({ message: `no token ${id}`, resource: "token", id })
 }
 
 // 409 ------------------------------------------------------------------------------------------
@@ -69,7 +71,20 @@ export class PartInProgress extends Schema.TaggedError<PartInProgress>()(
   "PartInProgress",
   { ...Message, part_number: Schema.Int },
   HttpApiSchema.annotations({ status: 409, description: "Another upload of this part is still in progress; retry later" })
-) {}
+) {
+  /** Another request holds the part and did not finish while this one waited. */
+  static busy = (partNumber: number) =>
+    new PartInProgress({
+      message: `another upload of part ${partNumber} is still in progress; retry later`,
+      part_number: partNumber
+    })
+  /** This request's claim lapsed while it wrote (it stalled); what it wrote does not count. */
+  static claimLost = (partNumber: number) =>
+    new PartInProgress({
+      message: `the claim on part ${partNumber} lapsed while it was written; send it again`,
+      part_number: partNumber
+    })
+}
 
 export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>()(
   "IdempotencyConflict",
@@ -81,12 +96,28 @@ export class SessionNotWritable extends Schema.TaggedError<SessionNotWritable>()
   "SessionNotWritable",
   { ...Message, session_id: Schema.String, status: Schema.String },
   HttpApiSchema.annotations({ status: 409, description: "The session is COMPLETE, ABORTED or FAILED" })
-) {}
+) {
+  static of = (session: { readonly id: string; readonly status: string }, message?: string) =>
+    new SessionNotWritable({
+      message: message ?? `session ${session.id} is ${session.status} and accepts no more changes`,
+      session_id: session.id,
+      status: session.status
+    })
+}
 
 export class MissingParts extends Schema.TaggedError<MissingParts>()(
   "MissingParts",
   { ...Message, session_id: Schema.String, missing_parts: PartRanges, missing_count: Schema.Int },
   HttpApiSchema.annotations({ status: 409, description: "Some parts have not been received yet" })
+) {}
+
+export class FinalizeInProgress extends Schema.TaggedError<FinalizeInProgress>()(
+  "FinalizeInProgress",
+  { ...Message, session_id: Schema.String, retry_after_seconds: Schema.Int },
+  HttpApiSchema.annotations({
+    status: 409,
+    description: "Another complete of this session is still assembling it; retry after Retry-After seconds"
+  })
 ) {}
 
 export class BatchFull extends Schema.TaggedError<BatchFull>()(
@@ -113,7 +144,14 @@ export class SessionExpired extends Schema.TaggedError<SessionExpired>()(
   "SessionExpired",
   { ...Message, session_id: Schema.String, expired_at: Schema.String },
   HttpApiSchema.annotations({ status: 410, description: "The session expired; start a new one" })
-) {}
+) {
+  static of = (session: { readonly id: string; readonly expires_at: DateTime.Utc }) =>
+    new SessionExpired({
+      message: `session ${session.id} expired at ${DateTime.formatIso(session.expires_at)}`,
+      session_id: session.id,
+      expired_at: DateTime.formatIso(session.expires_at)
+    })
+}
 
 export class FileTooLarge extends Schema.TaggedError<FileTooLarge>()(
   "FileTooLarge",
@@ -157,7 +195,23 @@ export class ChecksumMismatch extends Schema.TaggedError<ChecksumMismatch>()(
     actual_sha256: Schema.String
   },
   HttpApiSchema.annotations({ status: 422, description: "The bytes do not match the declared SHA-256" })
-) {}
+) {
+  static part = (partNumber: number, expected: string, actual: string) =>
+    new ChecksumMismatch({
+      message: `part ${partNumber} has SHA-256 ${actual}, not the declared ${expected}`,
+      scope: "part",
+      part_number: partNumber,
+      expected_sha256: expected,
+      actual_sha256: actual
+    })
+  static file = (expected: string, actual: string) =>
+    new ChecksumMismatch({
+      message: `the assembled file has SHA-256 ${actual}, not the expected ${expected}`,
+      scope: "file",
+      expected_sha256: expected,
+      actual_sha256: actual
+    })
+}
 
 // 429 / 500 / 503 ------------------------------------------------------------------------------
 

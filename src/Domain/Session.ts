@@ -10,10 +10,10 @@ import { FileId, PartId, SessionId, UserId } from "./Ids"
 export const SessionStatus = Schema.Literal("INIT", "IN_PROGRESS", "COMPLETE", "FAILED", "ABORTED")
 export type SessionStatus = typeof SessionStatus.Type
 
-/** Statuses that still reserve quota and accept parts. */
-export const OPEN_STATUSES: ReadonlyArray<SessionStatus> = ["INIT", "IN_PROGRESS"]
+/** Statuses that still reserve quota and accept parts (in SQL: `sessionIsOpen` of Repo.ts). */
+export const OPEN_STATUSES = ["INIT", "IN_PROGRESS"] as const satisfies ReadonlyArray<SessionStatus>
 
-export const isOpen = (status: SessionStatus): boolean => status === "INIT" || status === "IN_PROGRESS"
+export const isOpen = (status: SessionStatus): boolean => OPEN_STATUSES.some((open) => open === status)
 
 export class UploadSession extends Schema.Class<UploadSession>("UploadSession")({
   id: SessionId,
@@ -40,8 +40,8 @@ export const FailureReason = {
   aborted: "aborted by client"
 } as const
 
-export const isExpired = (session: Pick<UploadSession, "status" | "expires_at">, now: Date): boolean =>
-  isOpen(session.status) && DateTime.toEpochMillis(session.expires_at) <= now.getTime()
+export const isExpired = (session: Pick<UploadSession, "status" | "expires_at">, now: DateTime.Utc): boolean =>
+  isOpen(session.status) && DateTime.lessThanOrEqualTo(session.expires_at, now)
 
 /**
  * Why a session refuses parts and completion, if it does: 410 once it has expired (whether
@@ -49,33 +49,14 @@ export const isExpired = (session: Pick<UploadSession, "status" | "expires_at">,
  */
 export const writeRefusal = (
   session: UploadSession,
-  now: Date
+  now: DateTime.Utc
 ): Option.Option<SessionExpired | SessionNotWritable> => {
   const expired = isExpired(session, now) ||
     (session.status === "FAILED" && Option.contains(session.failure_reason, FailureReason.expired))
-  if (expired) {
-    return Option.some(
-      new SessionExpired({
-        message: `session ${session.id} expired at ${DateTime.formatIso(session.expires_at)}`,
-        session_id: session.id,
-        expired_at: DateTime.formatIso(session.expires_at)
-      })
-    )
-  }
-  if (!isOpen(session.status)) {
-    return Option.some(
-      new SessionNotWritable({
-        message: `session ${session.id} is ${session.status} and accepts no more changes`,
-        session_id: session.id,
-        status: session.status
-      })
-    )
-  }
+  if (expired) return Option.some(SessionExpired.of(session))
+  if (!isOpen(session.status)) return Option.some(SessionNotWritable.of(session))
   return Option.none()
 }
-
-export const PartStatus = Schema.Literal("PENDING", "RECEIVED", "FAILED")
-export type PartStatus = typeof PartStatus.Type
 
 /** A received part: its bytes are complete, durable and hashed. */
 export class UploadPart extends Schema.Class<UploadPart>("UploadPart")({

@@ -1,11 +1,13 @@
-/** Stored files: metadata with access control, and their bytes. */
-import { Effect, Option } from "effect"
+/** Ingest files: their records as sessions create and end them, metadata with access control, bytes. */
+import { type DateTime, Effect, Option, Schema } from "effect"
 import { requireReader } from "../Auth/Policy"
 import { FileNotStored, NotFound } from "../Domain/Errors"
-import type { FileId } from "../Domain/Ids"
-import { Storage, type ByteWindow } from "../Storage/Storage"
-import { FilesRepo } from "./FilesRepo"
-import { someOrFail } from "../Found"
+import type { BatchId, FileId } from "../Domain/Ids"
+import { someOrFail } from "../Repo"
+import { type ByteWindow, Storage, type StoredObject } from "../Storage/Storage"
+import { FilesRepo, MarkStored } from "./FilesRepo"
+
+const validateMarkStored = Schema.validate(MarkStored)
 
 export class Files extends Effect.Service<Files>()("Portal/Files", {
   effect: Effect.gen(function*() {
@@ -34,9 +36,34 @@ export class Files extends Effect.Service<Files>()("Portal/Files", {
         })
       })
 
-    const read = (key: string, window?: ByteWindow) => Effect.orDie(storage.read(key, window))
+    /**
+     * UPLOADING → STORED with its object. An object that lacks what the STORED invariant asks
+     * for fails here (ParseError) without touching the database; None if the file had
+     * already left UPLOADING.
+     */
+    const markStored = (id: FileId, object: StoredObject, now: DateTime.Utc) =>
+      validateMarkStored({
+        id,
+        sha256: object.sha256,
+        size_bytes: object.size,
+        storage_backend: object.backend,
+        storage_bucket: Option.getOrNull(object.bucket),
+        storage_key: object.key,
+        now
+      }).pipe(Effect.flatMap(repo.markStored))
 
-    return { get, getStored, read } as const
+    return {
+      create: repo.insert,
+      get,
+      getStored,
+      markStored,
+      markFailed: (id: FileId, now: DateTime.Utc, sha256: Option.Option<string>) =>
+        repo.markFailed({ id, now, sha256: Option.getOrNull(sha256) }),
+      listByBatch: (batchId: BatchId, afterId: Option.Option<FileId>, limit: number) =>
+        repo.listByBatch({ batchId, afterId: Option.getOrNull(afterId), limit }),
+      read: (key: string, window?: ByteWindow) => Effect.orDie(storage.read(key, window))
+    } as const
   }),
   dependencies: [FilesRepo.Default]
 }) {}
+

@@ -27,10 +27,10 @@ export class Outbox extends Effect.Service<Outbox>()("Portal/Outbox", {
       readonly payload: Record<string, unknown>
       readonly fileId: IngestFile["id"] | null
       readonly batchId: UploadBatch["id"] | null
-      readonly occurredAt: Date
+      readonly occurredAt: DateTime.Utc
     }) =>
       Effect.gen(function*() {
-        const now = DateTime.toDateUtc(yield* DateTime.now)
+        const now = yield* DateTime.now
         return yield* repo.insert({
           id: yield* newId(EventId),
           event_type: event.eventType,
@@ -56,7 +56,7 @@ export class Outbox extends Effect.Service<Outbox>()("Portal/Outbox", {
           payload: { file: encodeFile(file), session_id: sessionId },
           fileId: file.id,
           batchId: null,
-          occurredAt: DateTime.toDateUtc(Option.getOrElse(file.stored_at, () => file.updated_at))
+          occurredAt: Option.getOrElse(file.stored_at, () => file.updated_at)
         })
 
     /** `batch.completed`, keyed by the batch id. */
@@ -69,7 +69,7 @@ export class Outbox extends Effect.Service<Outbox>()("Portal/Outbox", {
           payload: { batch: encodeBatch(batch) },
           fileId: null,
           batchId: batch.id,
-          occurredAt: DateTime.toDateUtc(batch.updated_at)
+          occurredAt: batch.updated_at
         })
 
     /** For operators: events by status, newest first. */
@@ -80,14 +80,14 @@ export class Outbox extends Effect.Service<Outbox>()("Portal/Outbox", {
     }) =>
       Effect.gen(function*() {
         const size = pageSize(filter.limit)
-        const rows = yield* repo.list(filter.status ?? null, filter.cursor ?? null, rowsToFetch(size))
+        const rows = yield* repo.list({ status: filter.status ?? null, beforeId: filter.cursor ?? null, limit: rowsToFetch(size) })
         return toPage(rows, size, (event) => event.id)
       })
 
     /** For operators: a FAILED event goes back to PENDING, due now, with a full set of attempts. */
     const retry = (id: EventId) =>
       Effect.gen(function*() {
-        const retried = yield* repo.retryFailed(id, DateTime.toDateUtc(yield* DateTime.now))
+        const retried = yield* repo.retryFailed({ id, now: yield* DateTime.now })
         if (Option.isSome(retried)) return retried.value
         const existing = yield* repo.findById(id)
         if (Option.isNone(existing)) return yield* Effect.fail(NotFound.event(id))

@@ -7,11 +7,11 @@
  * is claimed again when its lease runs out. One structured log line per attempt.
  */
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
-import { Clock, Duration, Effect, Option, Random, Redacted } from "effect"
+import { Clock, DateTime, Duration, Effect, Option, Random, Redacted } from "effect"
 import { hostname } from "node:os"
 import { PortalConfig } from "../Config"
 import type { OutboxEvent } from "../Domain/Outbox"
-import { addDuration, currentDate } from "../Time"
+import { leaseTiming, renewingWhile } from "../Lease"
 import { OutboxRepo } from "./OutboxRepo"
 import {
   EVENT_ID_HEADER,
@@ -72,10 +72,10 @@ export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
         const attempt = event.attempt_count + 1
         const started = yield* Clock.currentTimeMillis
         const outcome = yield* Effect.either(send(url, event))
-        const now = yield* currentDate
-        const duration_ms = now.getTime() - started
+        const now = yield* DateTime.now
+        const duration_ms = DateTime.toEpochMillis(now) - started
         if (outcome._tag === "Right") {
-          const marked = yield* repo.markDelivered(event.id, relayId, now)
+          const marked = yield* repo.markDelivered({ id: event.id, relay: relayId, now })
           return yield* Effect.logInfo("webhook delivery").pipe(Effect.annotateLogs({
             outcome: Option.isSome(marked) ? "delivered" : "delivered-lease-lost",
             http_status: outcome.right,
@@ -87,7 +87,7 @@ export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
           id: event.id,
           relay: relayId,
           error: outcome.left.slice(0, 1000),
-          retryAt: addDuration(now, Duration.millis(wait)),
+          retryAt: DateTime.addDuration(now, Duration.millis(wait)),
           maxAttempts: webhook.maxAttempts
         })
         const status = Option.map(marked, (row) => row.status)
@@ -99,13 +99,26 @@ export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
         }))
       }).pipe(Effect.annotateLogs({ event_id: event.event_id, event_type: event.event_type, attempt: event.attempt_count + 1 }))
 
-    /** One round: claim what is due and send it. Answers how many events it handled. */
+    const lease = leaseTiming(webhook.lease)
+
+    /**
+     * One round: claim what is due and send it, renewing the leases of what is still being
+     * sent for as long as the round lasts. Answers how many events it handled.
+     */
     const deliverDue = Effect.gen(function*() {
       if (Option.isNone(webhook.url)) return 0
       const url = webhook.url.value
-      const now = yield* currentDate
-      const claimed = yield* repo.claimDue(relayId, now, addDuration(now, webhook.lease), webhook.batchSize)
-      yield* Effect.forEach(claimed, (event) => deliver(url, event), { concurrency: CONCURRENCY, discard: true })
+      const claimed = yield* repo.claimDue({ relay: relayId, now: yield* DateTime.now, limit: webhook.batchSize, lease: webhook.lease })
+      const sending = new Set(claimed.map((event) => event.id))
+      const sendAll = Effect.forEach(
+        claimed,
+        (event) => deliver(url, event).pipe(Effect.ensuring(Effect.sync(() => sending.delete(event.id)))),
+        { concurrency: CONCURRENCY, discard: true }
+      )
+      const renew = Effect.suspend(() =>
+        sending.size === 0 ? Effect.void : repo.renewLeases({ relay: relayId, ids: [...sending], lease: webhook.lease })
+      )
+      yield* sendAll.pipe(renewingWhile(lease, renew))
       return claimed.length
     }).pipe(Effect.withSpan("Relay.deliverDue"))
 

@@ -1,6 +1,6 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Authentication } from "../Auth/Authentication"
-import { QuotaReport } from "./Quota"
+import { QuotaReport } from "../Domain/Quota"
 
 export class QuotaApi extends HttpApiGroup.make("quota")
   .add(

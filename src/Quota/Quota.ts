@@ -3,67 +3,37 @@
  * the user's quota_bytes. A reservation is simply an open, unexpired session, so abort,
  * failure and expiry release it; nothing has to be given back by hand.
  */
-import { Effect, Schema } from "effect"
-import { UsersRepo } from "../Auth/UsersRepo"
-import { QuotaExceeded } from "../Domain/Errors"
+import { DateTime, Effect, Option } from "effect"
 import type { UserId } from "../Domain/Ids"
-import type { User } from "../Domain/User"
-import { FilesRepo } from "../Files/FilesRepo"
-import { SessionsRepo } from "../Sessions/SessionsRepo"
-import { currentDate } from "../Time"
-import { someOrDie } from "../Found"
-
-export class QuotaReport extends Schema.Class<QuotaReport>("Quota")({
-  limit_bytes: Schema.Number,
-  used_bytes: Schema.Number.annotations({ description: "Bytes of STORED files" }),
-  reserved_bytes: Schema.Number.annotations({ description: "Bytes reserved by open (INIT, IN_PROGRESS) sessions" }),
-  remaining_bytes: Schema.Number
-}) {}
+import { QuotaReport } from "../Domain/Quota"
+import { someOrDie } from "../Repo"
+import { QuotaRepo } from "./QuotaRepo"
 
 export class Quota extends Effect.Service<Quota>()("Portal/Quota", {
   effect: Effect.gen(function*() {
-    const users = yield* UsersRepo
-    const files = yield* FilesRepo
-    const sessions = yield* SessionsRepo
+    const repo = yield* QuotaRepo
 
-    const report = (user: User) =>
-      Effect.gen(function*() {
-        const used = yield* files.storedBytes(user.id)
-        const reserved = yield* sessions.reservedBytes(user.id, yield* currentDate)
-        return new QuotaReport({
-          limit_bytes: user.quota_bytes,
-          used_bytes: used,
-          reserved_bytes: reserved,
-          remaining_bytes: Math.max(0, user.quota_bytes - used - reserved)
-        })
-      })
+    const reportOf = (usage: { readonly limit: number; readonly used: number; readonly reserved: number }) =>
+      QuotaReport.of(usage.limit, usage.used, usage.reserved)
+
+    const report = (userId: UserId) =>
+      Effect.flatMap(DateTime.now, (now) => repo.usage({ userId, now })).pipe(
+        someOrDie(() => `user ${userId} vanished`),
+        Effect.map(reportOf)
+      )
 
     /**
-     * Checks that `bytes` more fit. Must run inside the transaction that creates the
-     * reservation: the user's row stays locked until it commits, so concurrent creations
-     * are checked one after the other and cannot overshoot together.
+     * Locks the user's quota until the transaction ends and reports it; must run inside the
+     * transaction that creates the reservation, so that concurrent creations are checked one
+     * after the other and cannot overshoot together.
      */
-    const ensureRoomFor = (userId: UserId, bytes: number) =>
-      Effect.gen(function*() {
-        const user = yield* users.lock(userId).pipe(someOrDie(() => `user ${userId} vanished`))
-        const current = yield* report(user)
-        if (current.remaining_bytes < bytes) {
-          return yield* new QuotaExceeded({
-            message: `this upload needs ${bytes} bytes but only ${current.remaining_bytes} of the quota remain`,
-            limit_bytes: current.limit_bytes,
-            used_bytes: current.used_bytes,
-            reserved_bytes: current.reserved_bytes,
-            remaining_bytes: current.remaining_bytes,
-            requested_bytes: bytes
-          })
-        }
-        return current
-      })
+    const lock = (userId: UserId) => Effect.zipRight(repo.lock(userId), report(userId))
 
-    /** Serializes this user's quota decisions until the transaction ends. */
-    const lockOwner = (userId: UserId) => Effect.asVoid(users.lock(userId))
+    /** Fails with 429 when `bytes` more do not fit the locked quota `current`. */
+    const ensureRoom = (current: QuotaReport, bytes: number) =>
+      Option.match(current.refusal(bytes), { onNone: () => Effect.void, onSome: Effect.fail })
 
-    return { report, ensureRoomFor, lockOwner } as const
+    return { report, lock, ensureRoom, addStored: repo.addStored } as const
   }),
-  dependencies: [UsersRepo.Default, FilesRepo.Default, SessionsRepo.Default]
+  dependencies: [QuotaRepo.Default]
 }) {}

@@ -9,6 +9,7 @@ import {
   ChecksumMismatch,
   ChunkSizeOutOfBounds,
   FileTooLarge,
+  FinalizeInProgress,
   Forbidden,
   IdempotencyConflict,
   InvalidRequest,
@@ -24,7 +25,7 @@ import { IngestFile } from "../Domain/File"
 import { PageLimit } from "../Domain/Page"
 import { BatchId, SessionId, UserId } from "../Domain/Ids"
 import { SessionStatus, UploadSession } from "../Domain/Session"
-import { QuotaReport } from "../Quota/Quota"
+import { QuotaReport } from "../Domain/Quota"
 
 /** `type/subtype`, optionally with parameters (`text/plain; charset=utf-8`). */
 export const ContentType = Schema.String.pipe(
@@ -190,6 +191,7 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
       .addError(NotFound)
       .addError(Forbidden)
       .addError(MissingParts)
+      .addError(FinalizeInProgress)
       .addError(SessionNotWritable)
       .addError(SessionExpired)
       .addError(ChecksumMismatch)

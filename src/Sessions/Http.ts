@@ -4,7 +4,7 @@ import { Api } from "../Api"
 import { InvalidRequest } from "../Domain/Errors"
 import { setResponseHeader, setResponseStatus } from "../HttpResponse"
 import { CompleteRequest } from "./Api"
-import { Finalizer } from "./Finalize"
+import { Finalizer } from "./Finalizer"
 import { Sessions } from "./Sessions"
 
 const MAX_COMPLETE_BODY = 64 * 1024
@@ -45,7 +45,9 @@ export const SessionsLive = HttpApiBuilder.group(Api, "sessions", (handlers) =>
       .handleRaw("complete", ({ path, request }) =>
         Effect.gen(function*() {
           const body = yield* readCompleteRequest(request)
-          return yield* finalizer.complete(path.id, Option.fromNullable(body.sha256))
+          return yield* finalizer.complete(path.id, Option.fromNullable(body.sha256)).pipe(
+            Effect.tapErrorTag("FinalizeInProgress", (busy) => setResponseHeader("retry-after", String(busy.retry_after_seconds)))
+          )
         }))
       .handle("abort", ({ path }) => sessions.abort(path.id))
   }))

@@ -143,7 +143,6 @@ const makeLocalStorageWith = (options: LocalStorageOptions, hasher: RegionHasher
           const key = objectKey(fileId)
           let appended = 0
           return {
-            appended: () => appended,
             append: (location) =>
               location.key !== staging || location.offset !== appended
                 ? Effect.fail(new StorageError({ operation: "assemble", key, cause: `part at ${location.key}@${location.offset} is out of order` }))
@@ -185,7 +184,6 @@ const makeLocalStorageWith = (options: LocalStorageOptions, hasher: RegionHasher
       )
 
     const storage: StorageShape = {
-      backend: "local",
       writePart,
       deleteSessionParts: (sessionId) =>
         attempt("delete", `parts/${sessionId}`, () =>

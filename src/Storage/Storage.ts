@@ -32,8 +32,6 @@ export interface StoredObject {
  * completing a session only has to append what is left.
  */
 export interface Assembly {
-  /** Bytes appended so far. */
-  readonly appended: () => number
   /** Appends the part found at `location`. */
   readonly append: (location: PartLocation) => Effect.Effect<void, StorageError>
   /** Makes the object durable and visible under its final key. */
@@ -65,8 +63,6 @@ export class StorageError extends Data.TaggedError("StorageError")<{
 }
 
 export interface StorageShape {
-  /** Name recorded in files.storage_backend. */
-  readonly backend: string
   /**
    * Streams `body` to the part's place while computing its SHA-256 and size, and makes it
    * durable. Fails with BodyTooLarge as soon as more than `maxBytes` arrive. The caller must

@@ -10,14 +10,14 @@
  */
 import { Effect, FiberSet, Option } from "effect"
 import type { FileId, SessionId } from "../Domain/Ids"
-import { type Assembly, assembleAll, type PartLocation, Storage } from "../Storage/Storage"
+import { makeKeyedLock } from "../KeyedLock"
+import { type Assembly, assembleAll, type PartLocation, Storage } from "./Storage"
 
 /** Sessions followed at once; beyond this, completion does all the work (bounded memory and files). */
 const MAX_FOLLOWED = 256
 
 interface Followed {
   readonly fileId: FileId
-  readonly lock: Effect.Semaphore
   assembly: Option.Option<Assembly>
   /** Where the parts appended so far were, in part-number order. */
   readonly appended: Array<string>
@@ -33,6 +33,8 @@ export class Assembler extends Effect.Service<Assembler>()("Portal/Assembler", {
     const storage = yield* Storage
     const followed = new Map<SessionId, Followed>()
     const background = yield* FiberSet.make()
+    // one step at a time per session: appending in the background, finishing, forgetting
+    const perSession = yield* makeKeyedLock<SessionId>()
 
     const abandon = (state: Followed) =>
       Effect.suspend(() => {
@@ -77,7 +79,6 @@ export class Assembler extends Effect.Service<Assembler>()("Portal/Assembler", {
           if (followed.size >= MAX_FOLLOWED) return Effect.void
           state = {
             fileId,
-            lock: Effect.unsafeMakeSemaphore(1),
             assembly: Option.none(),
             appended: [],
             recorded: new Map(),
@@ -89,7 +90,7 @@ export class Assembler extends Effect.Service<Assembler>()("Portal/Assembler", {
         current.recorded.set(partNumber, { key: location.key, offset: location.offset, size: location.size })
         return FiberSet.run(
           background,
-          current.lock.withPermits(1)(catchUp(sessionId, current)).pipe(
+          perSession.withLock(sessionId, catchUp(sessionId, current)).pipe(
             Effect.catchAllCause((cause) =>
               Effect.logWarning("background assembly stopped; completion will assemble in full", cause).pipe(
                 Effect.zipRight(abandon(current))
@@ -103,7 +104,7 @@ export class Assembler extends Effect.Service<Assembler>()("Portal/Assembler", {
       Effect.suspend(() => {
         const state = followed.get(sessionId)
         followed.delete(sessionId)
-        return state === undefined ? Effect.void : state.lock.withPermits(1)(abandon(state))
+        return state === undefined ? Effect.void : perSession.withLock(sessionId, abandon(state))
       })
 
     /**
@@ -115,7 +116,7 @@ export class Assembler extends Effect.Service<Assembler>()("Portal/Assembler", {
         const state = followed.get(sessionId)
         followed.delete(sessionId)
         if (state === undefined) return assembleAll(storage, { fileId, sessionId, parts })
-        return state.lock.withPermits(1)(Effect.gen(function*() {
+        return perSession.withLock(sessionId, Effect.gen(function*() {
           const isPrefix = state.appended.length <= parts.length &&
             state.appended.every((appended, i) => {
               const part = parts[i]
