@@ -1,6 +1,6 @@
 /**
  * Every setting of the service, read once with Effect `Config` from the environment.
- * Names are part of the contract (SPEC.md section 6); sizes are bytes, durations seconds.
+ * Names are part of the contract (README.md, "Configuration"); sizes are bytes, durations seconds.
  */
 import { Config, Context, Duration, Layer, Option, Redacted } from "effect"
 

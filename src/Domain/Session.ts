@@ -48,7 +48,7 @@ export const isExpired = (session: Pick<UploadSession, "status" | "expires_at">,
  * or not the sweeper got to it yet), 409 once it is COMPLETE, ABORTED or FAILED otherwise.
  */
 export const writeRefusal = (
-  session: UploadSession,
+  session: Pick<UploadSession, "id" | "status" | "failure_reason" | "expires_at">,
   now: DateTime.Utc
 ): Option.Option<SessionExpired | SessionNotWritable> => {
   const expired = isExpired(session, now) ||
