@@ -14,6 +14,7 @@ import { ErrorMappingLive } from "./HttpErrors"
 import { PartsLive } from "./Parts/Http"
 import { QuotaLive } from "./Quota/Http"
 import { SessionsLive } from "./Sessions/Http"
+import { WebLive } from "./Web/Http"
 
 /** Room for the multipart framing and headers above the largest part. */
 const BODY_SLACK = 1024 * 1024
@@ -31,6 +32,7 @@ export const DocsLive = Layer.mergeAll(
 /** Serves the API on whatever HttpServer is provided (Bun's listener, or a test one). */
 export const HttpAppLive = HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
   Layer.provide(DocsLive),
+  Layer.provide(WebLive),
   Layer.provide(ErrorMappingLive),
   Layer.provide(ApiLive)
 )
