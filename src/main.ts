@@ -1,21 +1,25 @@
-/** Starts the service: migrate, bootstrap the first admin, serve HTTP, sweep in the background. */
+/** Starts the service: migrate, listen, bootstrap the first admin, serve HTTP, sweep and relay in the background. */
+import { HttpServer } from "@effect/platform"
 import { BunContext, BunRuntime } from "@effect/platform-bun"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { Users } from "./Auth/Users"
 import { PortalConfig } from "./Config"
-import { HttpLive } from "./Http"
+import { BunServerLive, HttpAppLive } from "./Http"
 import { BackgroundLive, ServicesLive } from "./Layers"
 import { LoggerLive } from "./Logging"
 
-/** On a fresh database, create the admin and print its token; it is never shown again. */
+/**
+ * On a fresh database, create the admin and print its token; it is never shown again. It
+ * needs the listener, so nothing is created when the port turns out to be taken.
+ */
 const BootstrapLive = Layer.effectDiscard(
-  Effect.flatMap(Users, (users) => users.bootstrapAdmin).pipe(
+  Effect.zipRight(HttpServer.HttpServer, Effect.flatMap(Users, (users) => users.bootstrapAdmin)).pipe(
     Effect.flatMap(Option.match({
       onNone: () => Effect.void,
-      onSome: ({ secret, user }) =>
+      onSome: ({ secret, token, user }) =>
         Effect.sync(() =>
           console.log(
-            `\nCreated admin user "${user.name}". Its API token is shown once; store it now:\n` +
+            `\nCreated admin user "${user.name}" with token ${token.id}. The token is shown once; store it now:\n` +
               `${Redacted.value(secret)}\n`
           )
         )
@@ -23,8 +27,8 @@ const BootstrapLive = Layer.effectDiscard(
   )
 )
 
-const MainLive = Layer.mergeAll(HttpLive, BackgroundLive).pipe(
-  Layer.provide(BootstrapLive),
+const MainLive = Layer.mergeAll(HttpAppLive.pipe(HttpServer.withLogAddress), BootstrapLive, BackgroundLive).pipe(
+  Layer.provide(BunServerLive),
   Layer.provide(ServicesLive),
   Layer.provide(PortalConfig.layer),
   Layer.provide(LoggerLive),

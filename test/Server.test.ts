@@ -4,7 +4,8 @@
  * answer /health, /openapi.json and /docs, and run the upload flow.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test"
-import { mkdtemp, rm } from "node:fs/promises"
+import { readdirSync, readFileSync, readlinkSync } from "node:fs"
+import { mkdtemp, rm, stat } from "node:fs/promises"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { bytes, sha256Hex } from "./support/TestApp"
@@ -18,10 +19,10 @@ interface Started {
 }
 
 /** Starts the server and waits for its "Listening on" log line (PORT=0 picks a free port). */
-const start = async (dataDir: string): Promise<Started> => {
+const start = async (dataDir: string, port = 0): Promise<Started> => {
   const child = Bun.spawn([process.execPath, "src/main.ts"], {
     cwd: root,
-    env: { ...process.env, DATA_DIR: dataDir, PORT: "0", HOST: "127.0.0.1", DATABASE_URL: "", LOG_LEVEL: "info" },
+    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: "127.0.0.1", DATABASE_URL: "", LOG_LEVEL: "info" },
     stdin: "ignore",
     stdout: "pipe",
     stderr: "pipe"
@@ -39,6 +40,41 @@ const start = async (dataDir: string): Promise<Started> => {
   throw new Error(`the server exited before listening:\n${stderr}`)
 }
 
+/** The TCP ports a process listens on: its socket inodes, found in the LISTEN rows of /proc/net/tcp*. */
+const listeningPorts = (pid: number): Array<number> => {
+  const inodes = new Set(
+    readdirSync(`/proc/${pid}/fd`).flatMap((fd) => {
+      const target = (() => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`)
+        } catch {
+          return ""
+        }
+      })()
+      const match = /^socket:\[(\d+)\]$/.exec(target)
+      return match?.[1] === undefined ? [] : [match[1]]
+    })
+  )
+  return ["tcp", "tcp6"].flatMap((table) =>
+    readFileSync(`/proc/${pid}/net/${table}`, "utf8").split("\n").slice(1).flatMap((line) => {
+      const fields = line.trim().split(/\s+/)
+      const [local, state, inode] = [fields[1], fields[3], fields[9]]
+      return state === "0A" && inode !== undefined && inodes.has(inode) && local !== undefined
+        ? [parseInt(local.split(":")[1] ?? "0", 16)]
+        : []
+    })
+  )
+}
+
+const waitForToken = async (started: Started) => {
+  for (let i = 0; i < 200; i++) {
+    const found = /^(ipt_[A-Za-z0-9_-]{43})$/m.exec(started.stdout())?.[1]
+    if (found !== undefined) return found
+    await Bun.sleep(25)
+  }
+  return ""
+}
+
 const stop = async (server: Started) => {
   server.process.kill("SIGTERM")
   return server.process.exited
@@ -51,8 +87,8 @@ let token: string
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), "portal-server-"))
   server = await start(dataDir)
-  // the token is printed after the database is ready, before the listener starts
-  token = /^(ipt_[A-Za-z0-9_-]{43})$/m.exec(server.stdout())?.[1] ?? ""
+  // the token is printed once the listener is up
+  token = await waitForToken(server)
 }, 60_000)
 afterAll(async () => {
   if (server.process.exitCode === null) await stop(server)
@@ -66,6 +102,50 @@ describe("bun src/main.ts on an empty DATA_DIR (embedded PostgreSQL)", () => {
     expect(me.status).toBe(200)
     expect(await me.json()).toMatchObject({ name: "admin", is_admin: true })
   })
+
+  it("prints the id of the first admin's token, so that it can be revoked", () => {
+    expect(server.stdout()).toMatch(/Created admin user "admin" with token [0-9a-f-]{36}\./)
+  })
+
+  it("listens on no TCP port but its HTTP one; its database socket is closed to other users", async () => {
+    const pid = server.process.pid
+    expect(listeningPorts(pid)).toEqual([Number(new URL(server.baseUrl).port)])
+    const run = join(dataDir, "run")
+    expect((await stat(run)).mode & 0o777).toBe(0o700)
+    expect((await stat(join(run, ".s.PGSQL.5432"))).isSocket()).toBe(true)
+    if (process.getuid?.() === 0) {
+      // another local user cannot even reach the socket
+      const intruder = Bun.spawnSync(["runuser", "-u", "nobody", "--", "psql", "-h", run, "-U", "postgres", "-c", "SELECT 1"], {
+        stderr: "pipe"
+      })
+      expect(intruder.exitCode).not.toBe(0)
+      expect(intruder.stderr.toString()).toContain("Permission denied")
+    }
+  })
+
+  it("creates nothing and prints no token when its port is taken", async () => {
+    const other = await mkdtemp(join(tmpdir(), "portal-server-taken-"))
+    try {
+      const child = Bun.spawn([process.execPath, "src/main.ts"], {
+        cwd: root,
+        env: { ...process.env, DATA_DIR: other, PORT: new URL(server.baseUrl).port, HOST: "127.0.0.1", DATABASE_URL: "" },
+        stdin: "ignore",
+        stdout: "pipe",
+        stderr: "pipe"
+      })
+      expect(await child.exited).not.toBe(0)
+      expect(await new Response(child.stdout).text()).not.toContain("ipt_")
+      // the admin was not created either: a start on a free port makes it now
+      const retry = await start(other)
+      try {
+        expect(await waitForToken(retry)).not.toBe("")
+      } finally {
+        await stop(retry)
+      }
+    } finally {
+      await rm(other, { recursive: true, force: true })
+    }
+  }, 60_000)
 
   it("answers /health, /openapi.json and /docs", async () => {
     const health = await fetch(`${server.baseUrl}/health`)

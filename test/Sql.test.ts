@@ -23,7 +23,8 @@ import { Outbox } from "../src/Outbox/Outbox"
 import { PartsRepo } from "../src/Parts/PartsRepo"
 import { SessionLifecycle } from "../src/Sessions/Lifecycle"
 import { SessionsRepo } from "../src/Sessions/SessionsRepo"
-import { embeddedLayer, migrate, MigrationsLive, postgresLayer, sqlState } from "../src/Sql"
+import { embeddedLayer } from "../src/EmbeddedDatabase"
+import { migrate, MigrationsLive, postgresLayer, sqlState } from "../src/Sql"
 import { makeLocalStorage } from "../src/Storage/Local"
 import { Storage } from "../src/Storage/Storage"
 import { createTestDatabase, type TestDatabase } from "./support/Database"
@@ -164,7 +165,7 @@ const databases: Array<{
     open: async () => {
       const directory = await mkdtemp(join(tmpdir(), "portal-pglite-"))
       return {
-        layer: embeddedLayer(directory).pipe(Layer.provide(BunContext.layer)),
+        layer: embeddedLayer({ dataDir: directory, fsync: false }).pipe(Layer.provide(BunContext.layer)),
         close: () => rm(directory, { recursive: true, force: true })
       }
     }

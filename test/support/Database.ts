@@ -4,7 +4,7 @@
  * to connect to for CREATE DATABASE; the default is the local trust-auth superuser.
  */
 import pg from "pg"
-import { pgTypes } from "../../src/Sql"
+import { pgTypes } from "../../src/PgTypes"
 
 export const adminUrl = process.env["TEST_DATABASE_URL"] ?? "postgres://postgres@127.0.0.1:5432/postgres"
 
