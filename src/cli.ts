@@ -1,18 +1,31 @@
 /**
- * Operator commands: `bun run cli users create <name> [--admin] [--quota <bytes>]`,
- * `users set-quota <name> <bytes>`, `tokens issue <name>`, `tokens revoke <token-id>`,
- * `sweep` and `migrate`.
- * They use the same configuration (DATABASE_URL / DATA_DIR) as the server.
+ * The command line.
+ * - Client commands, over HTTP with PORTAL_URL and PORTAL_TOKEN only (no database):
+ *   `upload <path>... [--parallel N] [--chunk-size B]`, `download <file-id> [-o path] [--force]`.
+ * - Operator commands, on the database with the server's configuration (DATABASE_URL /
+ *   DATA_DIR): `users create <name> [--admin] [--quota <bytes>]`, `users set-quota <name> <bytes>`,
+ *   `tokens issue <name>`, `tokens revoke <token-id>`, `sweep` and `migrate`.
+ * Each command gets the layer it needs when it runs, so `--help` and the client commands never
+ * open the database.
  */
 import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { BunContext, BunRuntime } from "@effect/platform-bun"
-import { Console, Effect, Layer, Option, Redacted } from "effect"
+import { defaultTeardown } from "@effect/platform/Runtime"
+import { Cause, Console, Effect, Exit, Layer, Option, Redacted } from "effect"
 import { Users } from "./Auth/Users"
+import * as Download from "./Client/Download"
+import { ClientError } from "./Client/Errors"
+import { withPlainConsole } from "./Client/PlainConsole"
+import { PortalClient } from "./Client/PortalClient"
+import * as Upload from "./Client/Upload"
 import { PortalConfig } from "./Config"
 import { TokenId } from "./Domain/Ids"
 import { ServicesLive } from "./Layers"
 import { Sweeper } from "./Sweeper/Sweeper"
 import { LoggerLive } from "./Logging"
+
+/** What the operator commands run on: the services over the configured database and storage. */
+const OperatorLive = ServicesLive.pipe(Layer.provide(PortalConfig.layer))
 
 const userName = Args.text({ name: "name" }).pipe(Args.withDescription("the user's unique name"))
 
@@ -52,7 +65,8 @@ const usersSetQuota = Command.make(
 
 const users = Command.make("users").pipe(
   Command.withDescription("manage users"),
-  Command.withSubcommands([usersCreate, usersSetQuota])
+  Command.withSubcommands([usersCreate, usersSetQuota]),
+  Command.provide(OperatorLive)
 )
 
 const tokensIssue = Command.make(
@@ -82,7 +96,8 @@ const tokensRevoke = Command.make(
 
 const tokens = Command.make("tokens").pipe(
   Command.withDescription("manage API tokens"),
-  Command.withSubcommands([tokensIssue, tokensRevoke])
+  Command.withSubcommands([tokensIssue, tokensRevoke]),
+  Command.provide(OperatorLive)
 )
 
 const sweep = Command.make("sweep", {}, () =>
@@ -91,21 +106,79 @@ const sweep = Command.make("sweep", {}, () =>
     yield* Console.log(
       `expired sessions ended: ${report.expired_sessions}, leftover staging removed: ${report.staging_removed}`
     )
-  })).pipe(Command.withDescription("end expired sessions and remove leftover staging now (instances also do it every SWEEP_INTERVAL)"))
+  })).pipe(
+    Command.withDescription("end expired sessions and remove leftover staging now (instances also do it every SWEEP_INTERVAL)"),
+    Command.provide(OperatorLive)
+  )
 
+// building OperatorLive applies the migrations
 const migrate = Command.make("migrate", {}, () => Console.log("database is migrated")).pipe(
-  Command.withDescription("apply pending database migrations (the server also does this at start-up)")
+  Command.withDescription("apply pending database migrations (the server also does this at start-up)"),
+  Command.provide(OperatorLive)
 )
 
-const portal = Command.make("portal").pipe(Command.withSubcommands([users, tokens, sweep, migrate]))
+/** A client command fails with one line: a defect is reported as such, without its stack. */
+const clientHandler = <A, R>(effect: Effect.Effect<A, ClientError, R>) =>
+  effect.pipe(
+    Effect.asVoid,
+    Effect.catchAllDefect((defect) =>
+      new ClientError({ message: `unexpected failure: ${Cause.pretty(Cause.die(defect)).split("\n")[0] ?? ""}` })
+    )
+  )
+
+const upload = Command.make(
+  "upload",
+  {
+    paths: Args.file({ name: "path", exists: "either" }).pipe(
+      Args.atLeast(1),
+      Args.withDescription("the files to upload, one after the other")
+    ),
+    parallel: Options.integer("parallel").pipe(
+      Options.filterMap(Option.liftPredicate((n) => n >= 1 && n <= 64), "--parallel must be between 1 and 64"),
+      Options.withDefault(4),
+      Options.withDescription("parts in flight at once (1 to 64)")
+    ),
+    chunkSize: Options.integer("chunk-size").pipe(
+      Options.filterMap(Option.liftPredicate((n) => n >= 1), "--chunk-size must be a positive number of bytes"),
+      Options.optional,
+      Options.withDescription("bytes in every part but the last (default: the portal's UPLOAD_CHUNK_SIZE_DEFAULT)")
+    )
+  },
+  ({ chunkSize, parallel, paths }) => clientHandler(Upload.upload(paths, { parallel, chunkSize }))
+).pipe(
+  Command.withDescription(
+    "upload files to the portal at PORTAL_URL with PORTAL_TOKEN; prints each file id alone on a line of " +
+      "stdout; running it again after an interruption resumes the same session and sends only the missing parts"
+  ),
+  Command.provide(PortalClient.Default)
+)
+
+const download = Command.make(
+  "download",
+  {
+    fileId: Args.text({ name: "file-id" }).pipe(Args.withDescription("the id that upload printed")),
+    output: Options.text("output").pipe(
+      Options.withAlias("o"),
+      Options.optional,
+      Options.withDescription("where to write it: a file, or a directory (default: the original filename here)")
+    ),
+    force: Options.boolean("force").pipe(Options.withDescription("replace the output file if it exists"))
+  },
+  ({ fileId, force, output }) =>
+    clientHandler(Download.download(fileId, { output, force }).pipe(Effect.flatMap((path) => Console.log(path))))
+).pipe(
+  Command.withDescription(
+    "download a stored file from the portal at PORTAL_URL with PORTAL_TOKEN, verifying its SHA-256; prints the " +
+      "path written"
+  ),
+  Command.provide(PortalClient.Default)
+)
+
+const portal = Command.make("portal").pipe(Command.withSubcommands([users, tokens, sweep, migrate, upload, download]))
 
 const run = Command.run(portal, { name: "Ingest Portal", version: "0.1.0" })
 
-const CliLive = ServicesLive.pipe(
-  Layer.provide(PortalConfig.layer),
-  Layer.provideMerge(LoggerLive),
-  Layer.provideMerge(BunContext.layer)
-)
+const CliLive = Layer.merge(LoggerLive, BunContext.layer)
 
 const reportFailure = (error: { readonly message: string }) =>
   Console.error(`error: ${error.message}`).pipe(Effect.zipRight(Effect.sync(() => {
@@ -113,11 +186,17 @@ const reportFailure = (error: { readonly message: string }) =>
   })))
 
 run(process.argv).pipe(
-  Effect.catchTags({ NotFound: reportFailure, UserNameTaken: reportFailure }),
+  Effect.catchTags({ NotFound: reportFailure, UserNameTaken: reportFailure, InvalidRequest: reportFailure, ClientError: reportFailure }),
   // @effect/cli has already printed what was wrong with the arguments
   Effect.catchIf(ValidationError.isValidationError, () => Effect.sync(() => {
     process.exitCode = 2
   })),
+  withPlainConsole,
   Effect.provide(CliLive),
-  BunRuntime.runMain({ disablePrettyLogger: true })
+  BunRuntime.runMain({
+    disablePrettyLogger: true,
+    // Ctrl-C (or SIGTERM) ends with the conventional 130, not with success
+    teardown: (exit, onExit) =>
+      Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? onExit(130) : defaultTeardown(exit, onExit)
+  })
 )
