@@ -6,7 +6,7 @@ import { HttpApi, OpenApi } from "@effect/platform"
 import { AdminApi } from "./Admin/Api"
 import { AccountApi } from "./Auth/Api"
 import { BatchesApi } from "./Batches/Api"
-import { InternalError, ServiceUnavailable } from "./Domain/Errors"
+import { InternalError, RequestTooLarge, ServiceUnavailable } from "./Domain/Errors"
 import { FilesApi } from "./Files/Api"
 import { HealthApi } from "./Health/Api"
 import { PartsApi } from "./Parts/Api"
@@ -22,6 +22,7 @@ export class Api extends HttpApi.make("ingest-portal")
   .add(BatchesApi)
   .add(QuotaApi)
   .add(AdminApi)
+  .addError(RequestTooLarge)
   .addError(InternalError)
   .addError(ServiceUnavailable)
   .annotate(OpenApi.Title, "Ingest Portal")

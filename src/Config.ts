@@ -69,6 +69,10 @@ export interface PortalSettings {
   readonly partWait: Duration.Duration
   /** How long a complete waits for another complete of the same session before answering 409. */
   readonly finalizeWait: Duration.Duration
+  /** Part uploads one user may have in flight on one instance. */
+  readonly maxConcurrentPerUser: number
+  /** How long a part body may go without a byte before it is ended (408) and nothing of it counts. */
+  readonly bodyIdleTimeout: Duration.Duration
   readonly sessionTtl: Duration.Duration
   readonly defaultQuota: number
   readonly sweepInterval: Duration.Duration
@@ -85,7 +89,10 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
   databaseUrl: Config.option(Config.redacted("DATABASE_URL")).pipe(
     Config.map(Option.filter((url) => Redacted.value(url).trim() !== ""))
   ),
-  databasePoolSize: Config.integer("DATABASE_POOL_SIZE").pipe(Config.withDefault(10)),
+  databasePoolSize: Config.integer("DATABASE_POOL_SIZE").pipe(
+    Config.validate({ message: "DATABASE_POOL_SIZE must be >= 1", validation: (n) => n >= 1 }),
+    Config.withDefault(10)
+  ),
   storageBackend: Config.literal("local", "s3")("STORAGE_BACKEND").pipe(Config.withDefault("local" as const)),
   storageFsync: Config.boolean("STORAGE_FSYNC").pipe(Config.withDefault(true)),
   limits: Config.all({
@@ -102,6 +109,11 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
   uploadLease: seconds("UPLOAD_LEASE", 10),
   partWait: seconds("UPLOAD_PART_WAIT", 30),
   finalizeWait: seconds("UPLOAD_FINALIZE_WAIT", 30),
+  maxConcurrentPerUser: Config.integer("UPLOAD_MAX_CONCURRENT_PER_USER").pipe(
+    Config.validate({ message: "UPLOAD_MAX_CONCURRENT_PER_USER must be >= 1", validation: (n) => n >= 1 }),
+    Config.withDefault(32)
+  ),
+  bodyIdleTimeout: seconds("UPLOAD_BODY_IDLE_TIMEOUT", 30),
   defaultQuota: Config.integer("UPLOAD_DEFAULT_QUOTA").pipe(
     Config.validate({ message: "UPLOAD_DEFAULT_QUOTA must be >= 0", validation: (n) => n >= 0 }),
     Config.withDefault(10 * GiB)
@@ -119,8 +131,14 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
     backoffBase: seconds("WEBHOOK_BACKOFF_BASE", 2),
     backoffMax: seconds("WEBHOOK_BACKOFF_MAX", 3600),
     pollInterval: seconds("WEBHOOK_POLL_INTERVAL", 1),
-    batchSize: Config.integer("WEBHOOK_BATCH_SIZE").pipe(Config.withDefault(10))
-  })
+    batchSize: Config.integer("WEBHOOK_BATCH_SIZE").pipe(
+      Config.validate({ message: "WEBHOOK_BATCH_SIZE must be between 1 and 1000", validation: (n) => n >= 1 && n <= 1000 }),
+      Config.withDefault(10)
+    )
+  }).pipe(Config.validate({
+    message: "WEBHOOK_BACKOFF_BASE must not exceed WEBHOOK_BACKOFF_MAX",
+    validation: (w) => Duration.lessThanOrEqualTo(w.backoffBase, w.backoffMax)
+  }))
 })
 
 export class PortalConfig extends Context.Tag("Portal/Config")<PortalConfig, PortalSettings>() {

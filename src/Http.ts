@@ -11,6 +11,7 @@ import { PortalConfig } from "./Config"
 import { FilesLive } from "./Files/Http"
 import { HealthLive } from "./Health/Http"
 import { ErrorMappingLive } from "./HttpErrors"
+import { boundedBodies } from "./HttpLimits"
 import { PartsLive } from "./Parts/Http"
 import { QuotaLive } from "./Quota/Http"
 import { SessionsLive } from "./Sessions/Http"
@@ -30,7 +31,7 @@ export const DocsLive = Layer.mergeAll(
 )
 
 /** Serves the API on whatever HttpServer is provided (Bun's listener, or a test one). */
-export const HttpAppLive = HttpApiBuilder.serve(HttpMiddleware.logger).pipe(
+export const HttpAppLive = HttpApiBuilder.serve((app) => HttpMiddleware.logger(boundedBodies(app))).pipe(
   Layer.provide(DocsLive),
   Layer.provide(WebLive),
   Layer.provide(ErrorMappingLive),

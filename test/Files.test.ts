@@ -91,6 +91,10 @@ describe("GET /files/{id}/content", () => {
     expect(stale.status).toBe(200)
     expect((await stale.arrayBuffer()).byteLength).toBe(100)
     expect((await download(file.id, alice.token, { range: "bytes=0-9", "if-range": etag })).status).toBe(206)
+    // If-Range compares strongly: a weak tag never matches, so the whole file comes back
+    const weak = await download(file.id, alice.token, { range: "bytes=0-9", "if-range": `W/${etag}` })
+    expect(weak.status).toBe(200)
+    expect((await weak.arrayBuffer()).byteLength).toBe(100)
   })
 
   it("answers 409 for a file that is not stored, and 403 for another user's file", async () => {

@@ -40,13 +40,13 @@ describe("the OpenAPI document", () => {
 
   it("documents the errors of each endpoint with their statuses", () => {
     expect(statuses("/uploads/sessions", "post")).toEqual(["200", "201", "400", "401", "403", "404", "409", "413", "415", "429", "500", "503"])
-    expect(statuses("/uploads/sessions/{id}/parts/{part_number}", "put")).toEqual(["200", "400", "401", "403", "404", "409", "410", "413", "422", "500", "503"])
-    expect(statuses("/uploads/sessions/{id}/complete", "post")).toEqual(["200", "400", "401", "403", "404", "409", "410", "422", "500", "503"])
-    expect(statuses("/files/{id}/content", "get")).toEqual(["200", "206", "304", "400", "401", "403", "404", "409", "416", "500", "503"])
-    expect(statuses("/health", "get")).toEqual(["200", "400", "500", "503"])
-    expect(statuses("/batches/{id}", "get")).toEqual(["200", "400", "401", "403", "404", "500", "503"])
-    expect(statuses("/admin/sweep", "post")).toEqual(["200", "400", "401", "403", "500", "503"])
-    expect(statuses("/admin/outbox/{id}/retry", "post")).toEqual(["200", "400", "401", "403", "404", "409", "500", "503"])
+    expect(statuses("/uploads/sessions/{id}/parts/{part_number}", "put")).toEqual(["200", "400", "401", "403", "404", "408", "409", "410", "413", "422", "429", "500", "503"])
+    expect(statuses("/uploads/sessions/{id}/complete", "post")).toEqual(["200", "400", "401", "403", "404", "409", "410", "413", "422", "500", "503"])
+    expect(statuses("/files/{id}/content", "get")).toEqual(["200", "206", "304", "400", "401", "403", "404", "409", "413", "416", "500", "503"])
+    expect(statuses("/health", "get")).toEqual(["200", "400", "413", "500", "503"])
+    expect(statuses("/batches/{id}", "get")).toEqual(["200", "400", "401", "403", "404", "413", "500", "503"])
+    expect(statuses("/admin/sweep", "post")).toEqual(["200", "400", "401", "403", "413", "500", "503"])
+    expect(statuses("/admin/outbox/{id}/retry", "post")).toEqual(["200", "400", "401", "403", "404", "409", "413", "500", "503"])
   })
 
   it("documents the part body as raw binary, and bearer security", () => {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "bun:test"
+import { afterEach, describe, expect, it, spyOn } from "bun:test"
 import { Duration, Effect, Fiber, TestClock } from "effect"
 import { Relay, backoffMillis } from "../src/Outbox/Relay"
 import { verifySignature } from "../src/Outbox/Webhook"
@@ -124,6 +124,37 @@ describe("the relay", () => {
     expect(await deliverDue(app)).toBe(1)
     expect(await eventRow(app, fileId)).toMatchObject({ status: "DELIVERED", attempt_count: 2 })
     expect(hooks.deliveries).toHaveLength(1)
+  })
+
+  it("logs failed attempts as one summary line a minute, not a line per attempt", async () => {
+    const probe = receiver()
+    const port = probe.port
+    probe.stop()
+    const app = await appFor(`http://127.0.0.1:${port}/hooks/portal`, { env: { LOG_LEVEL: "warning" } })
+    const { token } = await app.createUser()
+    for (let i = 0; i < 3; i++) await storeFile(app, token)
+    const lines: Array<string> = []
+    const spy = spyOn(console, "error").mockImplementation((...parts: Array<unknown>) => {
+      lines.push(parts.map(String).join(" "))
+    })
+    try {
+      const summaries = () => lines.filter((line) => line.includes("webhook deliveries failed")).length
+      expect(await deliverDue(app)).toBe(3)
+      expect(summaries()).toBe(1)
+      expect(lines.find((line) => line.includes("webhook deliveries failed"))).toContain("failed_attempts=3")
+      // the retries fail again within the minute: counted, not logged
+      await app.advance("10 seconds")
+      expect(await deliverDue(app)).toBe(3)
+      expect(summaries()).toBe(1)
+      // a minute later, the next failure brings one line for all attempts since
+      await app.advance("61 seconds")
+      expect(await deliverDue(app)).toBe(3)
+      expect(summaries()).toBe(2)
+      expect(lines.filter((line) => line.includes("webhook deliveries failed"))[1]).toContain("failed_attempts=6")
+      expect(lines.filter((line) => line.includes("message=\"webhook delivery\""))).toEqual([])
+    } finally {
+      spy.mockRestore()
+    }
   })
 
   it("gives up after WEBHOOK_MAX_ATTEMPTS, and an admin can list and retry the event", async () => {

@@ -1,12 +1,15 @@
 /** Users, their API tokens, and turning a presented bearer token into a user. */
-import { DateTime, Effect, Option, Redacted } from "effect"
+import { DateTime, Effect, Option, Redacted, Schema } from "effect"
+import { PlainText } from "../Domain/Common"
 import { PortalConfig } from "../Config"
-import { NotFound, Unauthorized } from "../Domain/Errors"
+import { InvalidRequest, NotFound, Unauthorized } from "../Domain/Errors"
 import { newId, TokenId, UserId } from "../Domain/Ids"
 import { ApiToken, User } from "../Domain/User"
 import { digestsEqual, generateSecret, hashSecret, isWellFormed } from "./Tokens"
 import { UsersRepo } from "./UsersRepo"
 import { someOrFail } from "../Repo"
+
+const UserName = PlainText.pipe(Schema.minLength(1), Schema.maxLength(200))
 
 export interface IssuedToken {
   readonly token: ApiToken
@@ -23,6 +26,9 @@ export class Users extends Effect.Service<Users>()("Portal/Users", {
       input: { readonly name: string; readonly isAdmin?: boolean; readonly quotaBytes?: number | undefined }
     ) =>
       Effect.gen(function*() {
+        if (!Schema.is(UserName)(input.name)) {
+          return yield* new InvalidRequest({ message: "a user name is 1 to 200 characters, without control characters" })
+        }
         const user = new User({
           id: yield* newId(UserId),
           name: input.name,

@@ -2,7 +2,7 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { Authentication } from "../Auth/Authentication"
-import { MetadataInput } from "../Domain/Common"
+import { MetadataInput, PlainText } from "../Domain/Common"
 import { Forbidden, InvalidRequest, NotFound } from "../Domain/Errors"
 import { IngestFile } from "../Domain/File"
 import { UploadBatch } from "../Domain/Batch"
@@ -13,7 +13,7 @@ export class CreateBatchRequest extends Schema.Class<CreateBatchRequest>("Create
   total_files: Schema.Int.pipe(Schema.between(1, 100_000)).annotations({
     description: "How many files the batch will hold; it completes when each has been stored or has failed"
   }),
-  name: Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(200))),
+  name: Schema.optional(PlainText.pipe(Schema.minLength(1), Schema.maxLength(200))),
   metadata: Schema.optional(MetadataInput)
 }) {}
 

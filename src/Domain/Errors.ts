@@ -159,6 +159,12 @@ export class FileTooLarge extends Schema.TaggedError<FileTooLarge>()(
   HttpApiSchema.annotations({ status: 413, description: "total_size_bytes exceeds the maximum file size" })
 ) {}
 
+export class RequestTooLarge extends Schema.TaggedError<RequestTooLarge>()(
+  "RequestTooLarge",
+  { ...Message, max_bytes: Schema.Int },
+  HttpApiSchema.annotations({ status: 413, description: "A JSON request body is larger than the server accepts (1 MiB)" })
+) {}
+
 export class PartTooLarge extends Schema.TaggedError<PartTooLarge>()(
   "PartTooLarge",
   { ...Message, part_number: Schema.Int, expected_size_bytes: Schema.Int },
@@ -226,6 +232,24 @@ export class QuotaExceeded extends Schema.TaggedError<QuotaExceeded>()(
     requested_bytes: Schema.Number
   },
   HttpApiSchema.annotations({ status: 429, description: "The upload would exceed the caller's quota" })
+) {}
+
+export class TooManyUploads extends Schema.TaggedError<TooManyUploads>()(
+  "TooManyUploads",
+  { ...Message, limit: Schema.Int, retry_after_seconds: Schema.Int },
+  HttpApiSchema.annotations({
+    status: 429,
+    description: "The caller already has UPLOAD_MAX_CONCURRENT_PER_USER part uploads in flight; retry after Retry-After seconds"
+  })
+) {}
+
+export class BodyStalled extends Schema.TaggedError<BodyStalled>()(
+  "BodyStalled",
+  { ...Message, idle_seconds: Schema.Number },
+  HttpApiSchema.annotations({
+    status: 408,
+    description: "The body stopped arriving for longer than UPLOAD_BODY_IDLE_TIMEOUT; nothing of it was counted"
+  })
 ) {}
 
 export class InternalError extends Schema.TaggedError<InternalError>()(

@@ -44,7 +44,10 @@ export const contentDisposition = (filename: string): string => {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeExtValue(filename)}`
 }
 
-/** Strong ETag comparison for If-None-Match / If-Range lists such as `"a", "b"` or `*`. */
+/** If-None-Match: a list such as `"a", W/"b"` or `*`, compared weakly (RFC 9110 §13.1.2). */
 export const etagMatches = (header: string | undefined, etag: string): boolean =>
   header !== undefined &&
   header.split(",").map((tag) => tag.trim()).some((tag) => tag === "*" || tag === etag || tag === `W/${etag}`)
+
+/** If-Range: one entity tag, compared strongly (RFC 9110 §13.1.5): a weak tag never matches. */
+export const ifRangeMatches = (header: string, etag: string): boolean => header.trim() === etag

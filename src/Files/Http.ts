@@ -3,8 +3,9 @@ import { Effect } from "effect"
 import { Api } from "../Api"
 import { contentDigestOf } from "../Domain/Checksum"
 import { RangeNotSatisfiable } from "../Domain/Errors"
+import { servedContentType } from "../Domain/File"
 import { setResponseHeader } from "../HttpResponse"
-import { contentDisposition, decideRange, etagMatches } from "./Download"
+import { contentDisposition, decideRange, etagMatches, ifRangeMatches } from "./Download"
 import { Files } from "./Files"
 
 export const FilesLive = HttpApiBuilder.group(Api, "files", (handlers) =>
@@ -28,7 +29,7 @@ export const FilesLive = HttpApiBuilder.group(Api, "files", (handlers) =>
             return HttpServerResponse.empty({ status: 304, headers: common })
           }
           // If-Range: a range of an older version would be wrong, so send everything instead
-          const range = headers["if-range"] === undefined || etagMatches(headers["if-range"], etag)
+          const range = headers["if-range"] === undefined || ifRangeMatches(headers["if-range"], etag)
             ? headers.range
             : undefined
           const decision = decideRange(range, size)
@@ -44,7 +45,7 @@ export const FilesLive = HttpApiBuilder.group(Api, "files", (handlers) =>
               const { length, offset } = decision
               return HttpServerResponse.raw(yield* files.read(key, { offset, length }), {
                 status: 206,
-                contentType: file.content_type,
+                contentType: servedContentType(file.content_type),
                 headers: { ...common, "content-range": `bytes ${offset}-${offset + length - 1}/${size}` }
               })
             }
@@ -52,7 +53,7 @@ export const FilesLive = HttpApiBuilder.group(Api, "files", (handlers) =>
               // a Blob body: Bun sends it with its length, using sendfile for local files
               return HttpServerResponse.raw(yield* files.read(key), {
                 status: 200,
-                contentType: file.content_type,
+                contentType: servedContentType(file.content_type),
                 headers: common
               })
           }

@@ -8,7 +8,8 @@ import { IngestFile } from "../Domain/File"
 import { EventNotRetryable, NotFound } from "../Domain/Errors"
 import { EventId, newId, type SessionId } from "../Domain/Ids"
 import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
-import type { EventType, OutboxStatus } from "../Domain/Outbox"
+import { type EventType, OutboxEvent, type OutboxStatus } from "../Domain/Outbox"
+import { redactorConfig } from "../Redaction"
 import { OutboxRepo } from "./OutboxRepo"
 
 /** A caller tried to announce something that did not happen (e.g. a file that is not STORED). */
@@ -20,6 +21,7 @@ const encodeBatch = Schema.encodeSync(UploadBatch)
 export class Outbox extends Effect.Service<Outbox>()("Portal/Outbox", {
   effect: Effect.gen(function*() {
     const repo = yield* OutboxRepo
+    const { scrub } = yield* redactorConfig
 
     const enqueue = (event: {
       readonly eventType: EventType
@@ -81,7 +83,9 @@ export class Outbox extends Effect.Service<Outbox>()("Portal/Outbox", {
       Effect.gen(function*() {
         const size = pageSize(filter.limit)
         const rows = yield* repo.list({ status: filter.status ?? null, beforeId: filter.cursor ?? null, limit: rowsToFetch(size) })
-        return toPage(rows, size, (event) => event.id)
+        // errors are stored scrubbed; rows written before that are scrubbed on the way out
+        const scrubbed = rows.map((event) => new OutboxEvent({ ...event, last_error: Option.map(event.last_error, scrub) }))
+        return toPage(scrubbed, size, (event) => event.id)
       })
 
     /** For operators: a FAILED event goes back to PENDING, due now, with a full set of attempts. */

@@ -4,7 +4,9 @@
  * records the outcome: DELIVERED on a 2xx; otherwise back to PENDING with an exponential,
  * jittered delay, or FAILED after the last attempt. Several instances relay side by side
  * without sending one event twice at the same time; an event held by an instance that died
- * is claimed again when its lease runs out. One structured log line per attempt.
+ * is claimed again when its lease runs out. A log line per delivered or given-up event, and
+ * for failures that will be retried, one summary line a minute. Errors are stored and logged
+ * without the secrets of WEBHOOK_URL.
  */
 import { FetchHttpClient, HttpClient, HttpClientRequest } from "@effect/platform"
 import { Clock, DateTime, Duration, Effect, Option, Random, Redacted } from "effect"
@@ -12,6 +14,7 @@ import { hostname } from "node:os"
 import { PortalConfig } from "../Config"
 import type { OutboxEvent } from "../Domain/Outbox"
 import { leaseTiming, renewingWhile } from "../Lease"
+import { redactorConfig } from "../Redaction"
 import { OutboxRepo } from "./OutboxRepo"
 import {
   EVENT_ID_HEADER,
@@ -25,6 +28,9 @@ import {
 /** Events sent at the same time by one relay. */
 const CONCURRENCY = 4
 
+/** At most one warning about failed attempts this often. */
+const FAILURE_LOG_INTERVAL = Duration.minutes(1)
+
 /**
  * The wait before attempt `attempt + 1`: base · 2^(attempt-1), capped, times a random factor in
  * [0.75, 1]; consecutive ranges do not overlap, so the waits grow while relays spread out.
@@ -35,6 +41,7 @@ export const backoffMillis = (base: Duration.Duration, max: Duration.Duration, a
 export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
   effect: Effect.gen(function*() {
     const { webhook } = yield* PortalConfig
+    const { scrub } = yield* redactorConfig
     const repo = yield* OutboxRepo
     const client = yield* HttpClient.HttpClient
     /** Who holds a lease: recorded in leased_by, for operators and for the lease checks. */
@@ -67,6 +74,11 @@ export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
         Effect.mapError((error) => (typeof error === "string" ? error : error.message))
       )
 
+    /**
+     * Sends one event and records the outcome. Delivered and given-up events get a log line
+     * each; a failure that will be retried is logged at debug level only, and counted for the
+     * round's summary line (see `logFailures`).
+     */
     const deliver = (url: string, event: OutboxEvent) =>
       Effect.gen(function*() {
         const attempt = event.attempt_count + 1
@@ -76,28 +88,57 @@ export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
         const duration_ms = DateTime.toEpochMillis(now) - started
         if (outcome._tag === "Right") {
           const marked = yield* repo.markDelivered({ id: event.id, relay: relayId, now })
-          return yield* Effect.logInfo("webhook delivery").pipe(Effect.annotateLogs({
+          yield* Effect.logInfo("webhook delivery").pipe(Effect.annotateLogs({
             outcome: Option.isSome(marked) ? "delivered" : "delivered-lease-lost",
             http_status: outcome.right,
             duration_ms
           }))
+          return Option.none<string>()
         }
+        const error = scrub(outcome.left).slice(0, 1000)
         const wait = backoffMillis(webhook.backoffBase, webhook.backoffMax, attempt, yield* Random.next)
         const marked = yield* repo.markAttemptFailed({
           id: event.id,
           relay: relayId,
-          error: outcome.left.slice(0, 1000),
+          error,
           retryAt: DateTime.addDuration(now, Duration.millis(wait)),
           maxAttempts: webhook.maxAttempts
         })
-        const status = Option.map(marked, (row) => row.status)
-        yield* Effect.logWarning("webhook delivery").pipe(Effect.annotateLogs({
-          outcome: Option.match(status, { onNone: () => "failed-lease-lost", onSome: (s) => (s === "FAILED" ? "gave-up" : "retry") }),
-          error: outcome.left,
+        const gaveUp = Option.exists(marked, (row) => row.status === "FAILED")
+        const line = Effect.annotateLogs({
+          outcome: Option.isNone(marked) ? "failed-lease-lost" : gaveUp ? "gave-up" : "retry",
+          error,
           duration_ms,
-          ...(Option.contains(status, "PENDING") ? { retry_in_ms: Math.round(wait) } : {})
-        }))
+          ...(gaveUp ? {} : { retry_in_ms: Math.round(wait) })
+        })
+        yield* (gaveUp ? Effect.logWarning("webhook delivery") : Effect.logDebug("webhook delivery")).pipe(line)
+        return gaveUp ? Option.none<string>() : Option.some(error)
       }).pipe(Effect.annotateLogs({ event_id: event.event_id, event_type: event.event_type, attempt: event.attempt_count + 1 }))
+
+    /**
+     * One warning for failed attempts, at most every FAILURE_LOG_INTERVAL: with a receiver down
+     * for an hour the log gets a line a minute saying how many attempts failed and why, not a
+     * line per attempt per event.
+     */
+    let failuresSinceLine = { attempts: 0, errors: new Map<string, number>() }
+    let lastFailureLine = Number.NEGATIVE_INFINITY
+    const logFailures = (errors: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        for (const error of errors) {
+          failuresSinceLine.attempts++
+          failuresSinceLine.errors.set(error, (failuresSinceLine.errors.get(error) ?? 0) + 1)
+        }
+        const now = yield* Clock.currentTimeMillis
+        if (failuresSinceLine.attempts === 0 || now - lastFailureLine < Duration.toMillis(FAILURE_LOG_INTERVAL)) return
+        const { attempts, errors: seen } = failuresSinceLine
+        failuresSinceLine = { attempts: 0, errors: new Map() }
+        lastFailureLine = now
+        yield* Effect.logWarning("webhook deliveries failed; they will be retried").pipe(Effect.annotateLogs({
+          outcome: "retry",
+          failed_attempts: attempts,
+          errors: [...seen].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([error, n]) => `${n}× ${error}`).join("; ")
+        }))
+      })
 
     const lease = leaseTiming(webhook.lease)
 
@@ -113,12 +154,13 @@ export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
       const sendAll = Effect.forEach(
         claimed,
         (event) => deliver(url, event).pipe(Effect.ensuring(Effect.sync(() => sending.delete(event.id)))),
-        { concurrency: CONCURRENCY, discard: true }
+        { concurrency: CONCURRENCY }
       )
       const renew = Effect.suspend(() =>
         sending.size === 0 ? Effect.void : repo.renewLeases({ relay: relayId, ids: [...sending], lease: webhook.lease })
       )
-      yield* sendAll.pipe(renewingWhile(lease, renew))
+      const failures = yield* sendAll.pipe(renewingWhile(lease, renew))
+      yield* logFailures(failures.flatMap(Option.toArray))
       return claimed.length
     }).pipe(Effect.withSpan("Relay.deliverDue"))
 

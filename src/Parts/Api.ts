@@ -4,6 +4,7 @@ import { Schema } from "effect"
 import { Authentication } from "../Auth/Authentication"
 import { Sha256Hex, Timestamp } from "../Domain/Common"
 import {
+  BodyStalled,
   ChecksumMismatch,
   Forbidden,
   InvalidRequest,
@@ -14,7 +15,8 @@ import {
   PartSizeMismatch,
   PartTooLarge,
   SessionExpired,
-  SessionNotWritable
+  SessionNotWritable,
+  TooManyUploads
 } from "../Domain/Errors"
 import { SessionId } from "../Domain/Ids"
 import { SessionStatus } from "../Domain/Session"
@@ -67,6 +69,8 @@ export class PartsApi extends HttpApiGroup.make("parts")
       .addError(PartSizeMismatch)
       .addError(PartNumberOutOfRange)
       .addError(ChecksumMismatch)
+      .addError(TooManyUploads)
+      .addError(BodyStalled)
       .annotate(OpenApi.Summary, "Upload one part: the raw bytes, any order, in parallel, retry freely")
       .annotate(
         OpenApi.Description,

@@ -30,7 +30,9 @@ export const PartsLive = HttpApiBuilder.group(Api, "parts", (handlers) =>
           contentLength: declaredLength(request),
           contentDigest: Option.fromNullable(headers["content-digest"]),
           partSha256: Option.fromNullable(headers["x-part-sha256"])
-        })
+        }).pipe(
+          Effect.tapErrorTag("TooManyUploads", (busy) => setResponseHeader("retry-after", String(busy.retry_after_seconds)))
+        )
         yield* setResponseHeader("etag", `"${receipt.sha256}"`)
         return receipt
       }))

@@ -10,10 +10,10 @@
  * No database connection is held while bytes flow, and a part counts only once its bytes
  * are complete, durable and verified.
  */
-import { DateTime, Effect, Option } from "effect"
+import { DateTime, Duration, Effect, Option } from "effect"
 import { requireOwner } from "../Auth/Policy"
 import { PortalConfig } from "../Config"
-import { InvalidRequest, NotFound, PartConflict, PartInProgress } from "../Domain/Errors"
+import { BodyStalled, InvalidRequest, NotFound, PartConflict, PartInProgress } from "../Domain/Errors"
 import { newId, PartId, type SessionId } from "../Domain/Ids"
 import { type UploadPart, type UploadSession, writeRefusal } from "../Domain/Session"
 import { leaseTiming, newHolder, waitFor, whileHeld } from "../Lease"
@@ -24,6 +24,7 @@ import { type BodyTooLarge, type BodyUnreadable, Storage, type StorageError, typ
 import { PartReceipt } from "./Api"
 import { checkDeclaredLength, declaredDigest, type Expectations, expectationsFor, verifyReceived } from "./Expectations"
 import { PartsRepo } from "./PartsRepo"
+import { UploadSlots } from "./UploadSlots"
 
 export interface PartUpload {
   readonly sessionId: SessionId
@@ -59,12 +60,40 @@ const readingBody = <A>(expected: Expectations, effect: Effect.Effect<A, BodyToo
     StorageError: (error) => Effect.die(error)
   }))
 
+/**
+ * Runs `read` (which reports every chunk to the `touch` it is given) and ends it with
+ * BodyStalled once no byte has arrived for `idle`: a client that stops sending, or trickles
+ * a byte now and then, cannot keep a claim, a slot and a file open forever.
+ */
+const endingStalls = <A, E, R>(idle: Duration.Duration, read: (touch: () => void) => Effect.Effect<A, E, R>) =>
+  Effect.flatMap(Effect.clock, (clock) => {
+    const idleMillis = Duration.toMillis(idle)
+    let lastByte = clock.unsafeCurrentTimeMillis()
+    const touch = () => {
+      lastByte = clock.unsafeCurrentTimeMillis()
+    }
+    const watchdog = Effect.gen(function*() {
+      while (true) {
+        const quiet = clock.unsafeCurrentTimeMillis() - lastByte
+        if (quiet >= idleMillis) {
+          return yield* new BodyStalled({
+            message: `no byte of the body arrived for ${Duration.format(idle)}; the part was not received`,
+            idle_seconds: Duration.toSeconds(idle)
+          })
+        }
+        yield* Effect.sleep(Duration.millis(idleMillis - quiet))
+      }
+    })
+    return Effect.raceFirst(read(touch), watchdog)
+  })
+
 export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
   effect: Effect.gen(function*() {
     const config = yield* PortalConfig
     const repo = yield* PartsRepo
     const storage = yield* Storage
     const assembler = yield* Assembler
+    const slots = yield* UploadSlots
     const lease = leaseTiming(config.uploadLease)
 
     const loadSession = (id: SessionId) => repo.session(id).pipe(someOrFail(() => NotFound.session(id)))
@@ -76,7 +105,8 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
     const compareWithReceived = (part: UploadPart, body: ReadableStream<Uint8Array>, expected: Expectations) =>
       Effect.gen(function*() {
         const hasher = new Bun.CryptoHasher("sha256")
-        const size = yield* readingBody(expected, consumeBody(body, expected.size, (chunk) => void hasher.update(chunk)))
+        const size = yield* endingStalls(config.bodyIdleTimeout, (touch) =>
+          readingBody(expected, consumeBody(body, expected.size, (chunk) => void hasher.update(chunk), touch)))
         const sha256 = hasher.digest("hex")
         yield* verifyReceived(expected, { size, sha256 })
         if (sha256 !== part.sha256) {
@@ -116,16 +146,18 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
     /** The holder of the part's claim writes it, renewing the claim for as long as it writes. */
     const writeClaimed = (session: UploadSession, token: string, body: ReadableStream<Uint8Array>, expected: Expectations) => {
       const claim = { sessionId: session.id, partNumber: expected.partNumber, token }
-      const write = readingBody(
-        expected,
-        storage.writePart({
-          sessionId: session.id,
-          partNumber: expected.partNumber,
-          offset: expected.offset,
-          body,
-          maxBytes: expected.size
-        })
-      )
+      const write = endingStalls(config.bodyIdleTimeout, (touch) =>
+        readingBody(
+          expected,
+          storage.writePart({
+            sessionId: session.id,
+            partNumber: expected.partNumber,
+            offset: expected.offset,
+            body,
+            maxBytes: expected.size,
+            observe: touch
+          })
+        ))
       return Effect.gen(function*() {
         // the write stops if the claim is ever lost: then someone else may be writing this place
         const written = yield* write.pipe(whileHeld({
@@ -167,7 +199,12 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
     const upload = (input: PartUpload) =>
       Effect.gen(function*() {
         const session = yield* loadSession(input.sessionId)
-        yield* requireOwner("session", session.created_by)
+        const owner = yield* requireOwner("session", session.created_by)
+        return yield* receiveInSlot(session, input).pipe(slots.withSlot(owner.id))
+      }).pipe(Effect.withSpan("Parts.upload", { attributes: { session: input.sessionId, part: input.partNumber } }))
+
+    const receiveInSlot = (session: UploadSession, input: PartUpload) =>
+      Effect.gen(function*() {
         yield* refuseUnlessWritable(session, yield* DateTime.now)
         const expected = yield* expectationsFor(
           session,
@@ -182,9 +219,9 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
         return turn._tag === "Claimed"
           ? yield* writeClaimed(session, turn.token, input.body, expected)
           : yield* compareWithReceived(turn.part, input.body, expected)
-      }).pipe(Effect.withSpan("Parts.upload", { attributes: { session: input.sessionId, part: input.partNumber } }))
+      })
 
     return { upload, receivedInOrder: repo.receivedInOrder } as const
   }),
-  dependencies: [PartsRepo.Default, Assembler.Default]
+  dependencies: [PartsRepo.Default, Assembler.Default, UploadSlots.Default]
 }) {}

@@ -21,25 +21,11 @@ import {
   SessionNotWritable,
   UnsupportedContentType
 } from "../Domain/Errors"
-import { IngestFile } from "../Domain/File"
+import { ContentType, Filename, IngestFile } from "../Domain/File"
 import { PageLimit } from "../Domain/Page"
 import { BatchId, SessionId, UserId } from "../Domain/Ids"
 import { SessionStatus, UploadSession } from "../Domain/Session"
 import { QuotaReport } from "../Domain/Quota"
-
-/** `type/subtype`, optionally with parameters (`text/plain; charset=utf-8`). */
-export const ContentType = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9][\w!#$&^.+-]{0,126}\/[A-Za-z0-9][\w!#$&^.+-]{0,126}(\s*;.*)?$/),
-  Schema.maxLength(255),
-  Schema.annotations({ description: "A media type such as video/mp4 or text/plain; charset=utf-8" })
-)
-
-export const Filename = Schema.String.pipe(
-  Schema.minLength(1),
-  Schema.maxLength(1024),
-  Schema.filter((name) => !/[\u0000-\u001f\u007f]/.test(name), { message: () => "control characters are not allowed" }),
-  Schema.annotations({ description: "The file's original name; shown back in Content-Disposition on download" })
-)
 
 export class CreateSessionRequest extends Schema.Class<CreateSessionRequest>("CreateSessionRequest")({
   filename: Filename,

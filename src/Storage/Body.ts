@@ -10,12 +10,14 @@ import { BodyTooLarge, BodyUnreadable, StorageError } from "./Storage"
 /**
  * Calls `onChunk` for every chunk of `body`, in order, awaiting it before reading on.
  * Stops reading and fails with BodyTooLarge as soon as more than `maxBytes` arrived.
- * `onChunk` should throw StorageError for its own failures. Succeeds with the byte count.
+ * `onChunk` should throw StorageError for its own failures; `observe` sees every chunk's size
+ * as it arrives (progress, stall detection). Succeeds with the byte count.
  */
 export const consumeBody = (
   body: ReadableStream<Uint8Array>,
   maxBytes: number,
-  onChunk: (chunk: Uint8Array) => void | Promise<void>
+  onChunk: (chunk: Uint8Array) => void | Promise<void>,
+  observe?: (bytes: number) => void
 ): Effect.Effect<number, BodyTooLarge | BodyUnreadable | StorageError> =>
   Effect.tryPromise({
     try: async (signal) => {
@@ -33,6 +35,7 @@ export const consumeBody = (
           }
           if (next.done || signal.aborted) return size
           size += next.value.byteLength
+          observe?.(next.value.byteLength)
           if (size > maxBytes) {
             cancel()
             throw new BodyTooLarge({ limit: maxBytes })

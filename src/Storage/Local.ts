@@ -86,7 +86,7 @@ const makeLocalStorageWith = (options: LocalStorageOptions, hasher: RegionHasher
      * from the page cache and hashes it meanwhile, so the digest is of what is on disk and
      * is ready as soon as the last write lands.
      */
-    const writePart: StorageShape["writePart"] = ({ body, maxBytes, offset, sessionId }) => {
+    const writePart: StorageShape["writePart"] = ({ body, maxBytes, observe, offset, sessionId }) => {
       const key = stagingKey(sessionId)
       const path = pathOf(key)
       const failed = (operation: string) => (cause: unknown) => new StorageError({ operation, key, cause })
@@ -115,7 +115,7 @@ const makeLocalStorageWith = (options: LocalStorageOptions, hasher: RegionHasher
               // observed here so a failure after an interruption is not an unhandled rejection
               file.inFlight.catch(() => undefined)
               position = end
-            })
+            }, observe)
             yield* attempt("write", key, () => file.inFlight)
             feed()
             const sha256 = yield* digest.digest.pipe(Effect.mapError(failed("hash")))

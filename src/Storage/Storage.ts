@@ -78,6 +78,8 @@ export interface StorageShape {
     /** The bytes as they arrive: a web stream, consumed without per-chunk Effect overhead. */
     readonly body: ReadableStream<Uint8Array>
     readonly maxBytes: number
+    /** Sees the size of every chunk as it arrives. */
+    readonly observe?: (bytes: number) => void
   }) => Effect.Effect<StoredPart, BodyTooLarge | BodyUnreadable | StorageError>
   /** Removes everything staged for a session (its parts, unfinished assemblies). */
   readonly deleteSessionParts: (sessionId: string) => Effect.Effect<void, StorageError>
