@@ -42,6 +42,18 @@ export interface UploadSettings {
   readonly allowedContentTypes: Option.Option<ReadonlyArray<string>>
 }
 
+export interface S3Settings {
+  /** Unset: AWS, https://s3.<region>.amazonaws.com */
+  readonly endpoint: Option.Option<string>
+  readonly region: string
+  readonly bucket: Option.Option<string>
+  readonly accessKeyId: Option.Option<string>
+  readonly secretAccessKey: Option.Option<Redacted.Redacted<string>>
+  readonly virtualHostedStyle: boolean
+  readonly prefix: string
+  readonly minPartSize: number
+}
+
 export interface WebhookSettings {
   readonly url: Option.Option<string>
   readonly secret: Option.Option<Redacted.Redacted<string>>
@@ -62,6 +74,7 @@ export interface PortalSettings {
   readonly databasePoolSize: number
   readonly storageBackend: StorageBackend
   readonly storageFsync: boolean
+  readonly s3: S3Settings
   readonly limits: UploadSettings
   /** How long a part claim or a finalize lease lasts unrenewed: how soon a dead holder's work is taken over. */
   readonly uploadLease: Duration.Duration
@@ -76,6 +89,8 @@ export interface PortalSettings {
   readonly sessionTtl: Duration.Duration
   readonly defaultQuota: number
   readonly sweepInterval: Duration.Duration
+  /** How often the background sweep also lists the store's objects to remove those no file owns. */
+  readonly storageGcInterval: Duration.Duration
   readonly webhook: WebhookSettings
 }
 
@@ -95,6 +110,26 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
   ),
   storageBackend: Config.literal("local", "s3")("STORAGE_BACKEND").pipe(Config.withDefault("local" as const)),
   storageFsync: Config.boolean("STORAGE_FSYNC").pipe(Config.withDefault(true)),
+  s3: Config.all({
+    endpoint: optionalString("S3_ENDPOINT"),
+    region: Config.string("S3_REGION").pipe(Config.withDefault("us-east-1")),
+    bucket: optionalString("S3_BUCKET"),
+    accessKeyId: Config.all([optionalString("S3_ACCESS_KEY_ID"), optionalString("AWS_ACCESS_KEY_ID")]).pipe(
+      Config.map(([own, aws]) => Option.orElse(own, () => aws))
+    ),
+    secretAccessKey: Config.all([optionalString("S3_SECRET_ACCESS_KEY"), optionalString("AWS_SECRET_ACCESS_KEY")]).pipe(
+      Config.map(([own, aws]) => Option.map(Option.orElse(own, () => aws), Redacted.make))
+    ),
+    virtualHostedStyle: Config.boolean("S3_VIRTUAL_HOSTED_STYLE").pipe(Config.withDefault(false)),
+    prefix: Config.string("S3_PREFIX").pipe(
+      Config.validate({
+        message: "S3_PREFIX may hold letters, digits and !-_.*'()/ only, and must not start with /",
+        validation: (prefix) => /^(?!\/)[A-Za-z0-9!_.*'()/-]*$/.test(prefix)
+      }),
+      Config.withDefault("")
+    ),
+    minPartSize: bytes("S3_MIN_PART_SIZE", 5 * MiB)
+  }),
   limits: Config.all({
     maxFileSize: bytes("UPLOAD_MAX_FILE_SIZE", 5 * GiB),
     chunkSizeDefault: bytes("UPLOAD_CHUNK_SIZE_DEFAULT", 8 * MiB),
@@ -119,6 +154,7 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
     Config.withDefault(10 * GiB)
   ),
   sweepInterval: seconds("SWEEP_INTERVAL", 60),
+  storageGcInterval: seconds("STORAGE_GC_INTERVAL", 3600),
   webhook: Config.all({
     url: optionalString("WEBHOOK_URL"),
     secret: Config.option(Config.redacted("WEBHOOK_SECRET")),

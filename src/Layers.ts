@@ -7,19 +7,17 @@ import { Outbox } from "./Outbox/Outbox"
 import { Relay, RelayBackground } from "./Outbox/Relay"
 import { Parts } from "./Parts/Parts"
 import { Quota } from "./Quota/Quota"
-import { Assembler } from "./Storage/Assembler"
 import { Finalizer } from "./Sessions/Finalizer"
 import { Sessions } from "./Sessions/Sessions"
 import { SweeperBackground, Sweeper } from "./Sweeper/Sweeper"
 import { PortalConfig } from "./Config"
 import { DatabaseLive } from "./Sql"
 import { LocalStorageLive } from "./Storage/Local"
+import { S3StorageLive } from "./Storage/S3"
 
+/** The configured storage: the local filesystem under DATA_DIR, or an S3-compatible bucket. */
 export const StorageLive = Layer.unwrapEffect(
-  Effect.map(PortalConfig, (config) =>
-    config.storageBackend === "local"
-      ? LocalStorageLive
-      : Layer.die(new Error("STORAGE_BACKEND=s3 is not implemented yet; use STORAGE_BACKEND=local")))
+  Effect.map(PortalConfig, (config) => (config.storageBackend === "local" ? LocalStorageLive : S3StorageLive))
 )
 
 /** Every domain service; needs a Storage, a SqlClient and the PortalConfig. */
@@ -33,8 +31,7 @@ export const DomainLive = Layer.mergeAll(
   Quota.Default,
   Sweeper.Default,
   Outbox.Default,
-  Relay.Default,
-  Assembler.Default
+  Relay.Default
 )
 
 /** What every instance runs in the background while it serves: the sweeper and the relay. */

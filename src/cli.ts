@@ -102,7 +102,7 @@ const tokens = Command.make("tokens").pipe(
 
 const sweep = Command.make("sweep", {}, () =>
   Effect.gen(function*() {
-    const report = yield* (yield* Sweeper).sweep
+    const report = yield* (yield* Sweeper).sweep()
     yield* Console.log(
       `expired sessions ended: ${report.expired_sessions}, leftover staging removed: ${report.staging_removed}`
     )

@@ -5,15 +5,11 @@ import { join } from "node:path"
 import type { StorageShape } from "../src/Storage/Storage"
 import { bytes, sha256Hex, startTestApp, type TestApp } from "./support/TestApp"
 
-/** Final objects finished (however many parts were appended in the background before). */
+/** Final objects completed (however many parts were appended in the background before). */
 let assemblies = 0
 const countAssemblies = (storage: StorageShape): StorageShape => ({
   ...storage,
-  beginAssembly: (input) =>
-    Effect.map(storage.beginAssembly(input), (assembly) => ({
-      ...assembly,
-      finish: Effect.zipRight(Effect.sync(() => assemblies++), assembly.finish)
-    }))
+  complete: (input) => Effect.zipRight(Effect.sync(() => assemblies++), storage.complete(input))
 })
 
 let app: TestApp

@@ -16,29 +16,39 @@ const limits: UploadSettings = {
   chunkSizeMax: 100,
   allowedContentTypes: Option.some(["text/*", "application/pdf"])
 }
+const anyStorage = { minPartSize: 1, maxPartSize: Number.MAX_SAFE_INTEGER, maxParts: 10_000 }
 const tag = <E extends { readonly _tag: string }>(either: Either.Either<unknown, E>) =>
   Either.match(either, { onLeft: (error) => error._tag, onRight: () => "ok" })
 
 describe("planSession", () => {
   it("uses the default chunk size and counts the parts", () => {
-    expect(planSession(limits, { total_size_bytes: 95, content_type: "text/plain" })).toEqual(Either.right({ chunkSize: 10, parts: 10 }))
+    expect(planSession(limits, anyStorage, { total_size_bytes: 95, content_type: "text/plain" })).toEqual(Either.right({ chunkSize: 10, parts: 10 }))
   })
 
   it("refuses a file over the maximum with 413 first, whatever else is wrong", () => {
-    expect(tag(planSession(limits, { total_size_bytes: 1001, content_type: "video/mp4", chunk_size_bytes: 1 }))).toBe("FileTooLarge")
+    expect(tag(planSession(limits, anyStorage, { total_size_bytes: 1001, content_type: "video/mp4", chunk_size_bytes: 1 }))).toBe("FileTooLarge")
   })
 
   it("refuses content types outside the allow-list, and chunk sizes outside the bounds", () => {
-    expect(tag(planSession(limits, { total_size_bytes: 10, content_type: "video/mp4" }))).toBe("UnsupportedContentType")
-    expect(tag(planSession(limits, { total_size_bytes: 10, content_type: "text/csv", chunk_size_bytes: 4 }))).toBe("ChunkSizeOutOfBounds")
-    expect(tag(planSession(limits, { total_size_bytes: 10, content_type: "text/csv", chunk_size_bytes: 101 }))).toBe("ChunkSizeOutOfBounds")
+    expect(tag(planSession(limits, anyStorage, { total_size_bytes: 10, content_type: "video/mp4" }))).toBe("UnsupportedContentType")
+    expect(tag(planSession(limits, anyStorage, { total_size_bytes: 10, content_type: "text/csv", chunk_size_bytes: 4 }))).toBe("ChunkSizeOutOfBounds")
+    expect(tag(planSession(limits, anyStorage, { total_size_bytes: 10, content_type: "text/csv", chunk_size_bytes: 101 }))).toBe("ChunkSizeOutOfBounds")
   })
 
   it(`refuses more than ${MAX_PARTS} parts, naming the smallest chunk size that fits`, () => {
     const wide: UploadSettings = { ...limits, maxFileSize: 10 ** 9, chunkSizeMin: 1 }
-    const refused = planSession(wide, { total_size_bytes: 100_001, content_type: "text/plain", chunk_size_bytes: 10 })
+    const refused = planSession(wide, anyStorage, { total_size_bytes: 100_001, content_type: "text/plain", chunk_size_bytes: 10 })
     expect(Either.isLeft(refused) && refused.left._tag === "ChunkSizeOutOfBounds" && refused.left.min_bytes).toBe(11)
-    expect(Either.isRight(planSession(wide, { total_size_bytes: 100_000, content_type: "text/plain", chunk_size_bytes: 10 }))).toBe(true)
+    expect(Either.isRight(planSession(wide, anyStorage, { total_size_bytes: 100_000, content_type: "text/plain", chunk_size_bytes: 10 }))).toBe(true)
+  })
+
+  it("keeps chunk sizes within what the storage takes (S3: at least 5 MiB but the last part)", () => {
+    const s3 = { minPartSize: 5 * 1024 * 1024, maxPartSize: 5 * 1024 ** 3, maxParts: 10_000 }
+    const wide: UploadSettings = { ...limits, maxFileSize: 10 ** 10, chunkSizeMax: 10 ** 9 }
+    expect(tag(planSession(wide, s3, { total_size_bytes: 20 * 1024 * 1024, content_type: "text/plain", chunk_size_bytes: 1024 * 1024 })))
+      .toBe("ChunkSizeOutOfBounds")
+    expect(Either.isRight(planSession(wide, s3, { total_size_bytes: 20 * 1024 * 1024, content_type: "text/plain", chunk_size_bytes: 5 * 1024 * 1024 })))
+      .toBe(true)
   })
 })
 

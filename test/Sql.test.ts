@@ -26,6 +26,7 @@ import { SessionsRepo } from "../src/Sessions/SessionsRepo"
 import { embeddedLayer } from "../src/EmbeddedDatabase"
 import { migrate, MigrationsLive, postgresLayer, sqlState } from "../src/Sql"
 import { makeLocalStorage } from "../src/Storage/Local"
+import { makeRegionHasher } from "../src/Storage/RegionHasher"
 import { Storage } from "../src/Storage/Storage"
 import { createTestDatabase, type TestDatabase } from "./support/Database"
 
@@ -40,7 +41,7 @@ const Repos = Layer.mergeAll(
   BatchesRepo.Default,
   Outbox.Default,
   SessionLifecycle.Default
-).pipe(Layer.provideMerge(Layer.effect(Storage, makeLocalStorage({ root: storageRoot, fsync: false }))))
+).pipe(Layer.provideMerge(Layer.scoped(Storage, makeLocalStorage({ root: storageRoot, fsync: false }, makeRegionHasher()))))
 
 const now = () => DateTime.unsafeNow()
 const hex = (c: string) => c.repeat(64)
@@ -311,7 +312,7 @@ describe.each(databases)("on $name", ({ open }) => {
       const holder = Bun.randomUUIDv7()
       // only the holder of the finalize lease can store the file
       yield* sessions.claimFinalize({ id: session.id, holder, lease: Duration.seconds(60) })
-      const object = { backend: "local", bucket: Option.none(), key: `files/${file.id}`, size: 30, sha256: hex("d") }
+      const object = { backend: "local" as const, bucket: Option.none(), key: `files/${file.id}`, size: 30, sha256: hex("d") }
       const stranger = yield* sql.withTransaction(
         lifecycle.store({ sessionId: session.id, fileId: file.id, holder: Bun.randomUUIDv7(), object, now: now() })
       )
@@ -333,7 +334,7 @@ describe.each(databases)("on $name", ({ open }) => {
         batchId: batch.id,
         stranger: Option.isNone(stranger),
         again: Option.isNone(again),
-        parts: parts.map((p) => p.part_number),
+        parts: parts.map((p) => p.partNumber),
         batch: Option.map(yield* batches.findById(batch.id), (b) => [b.status, b.file_count, b.stored_count, b.failed_count]),
         events
       }

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test"
 import { Effect, TestClock } from "effect"
-import { Assembler } from "../src/Storage/Assembler"
-import { mkdir, readdir } from "node:fs/promises"
+import { Storage } from "../src/Storage/Storage"
+import { mkdir, readdir, utimes } from "node:fs/promises"
 import { join } from "node:path"
-import { bytes, startTestApp, type TestApp } from "./support/TestApp"
+import { bytes, sha256Hex, startTestApp, type TestApp } from "./support/TestApp"
 
 let app: TestApp
 let alice: { token: string }
@@ -17,8 +17,10 @@ beforeAll(async () => {
 afterAll(() => app.close())
 
 const sweep = (token = admin.token) => app.request("POST", "/admin/sweep", { token })
-const staged = (sessionId: string) =>
-  readdir(join(app.dataDir, "storage", "parts", sessionId)).catch(() => [] as Array<string>)
+/** The part files staged for a session (not the assembly that follows them). */
+const staged = async (sessionId: string) =>
+  (await readdir(join(app.dataDir, "storage", "parts", sessionId)).catch(() => [] as Array<string>))
+    .filter((name) => !name.startsWith("assembly."))
 
 describe("the sweeper", () => {
   it("fails expired sessions and their files, counts them in their batch, releases quota and staged bytes", async () => {
@@ -26,10 +28,10 @@ describe("the sweeper", () => {
     const started = await app.createSession(alice.token, { total_size_bytes: 20, chunk_size_bytes: 10, batch_id: batch.id })
     await app.putPart(alice.token, started.body.id, 1, bytes(10))
     const idle = await app.createSession(alice.token, { total_size_bytes: 20, chunk_size_bytes: 10, batch_id: batch.id })
-    expect(await staged(started.body.id)).toEqual(["data"])
+    expect(await staged(started.body.id)).toHaveLength(1)
 
     await app.advance("599 seconds")
-    expect((await sweep()).body).toEqual({ expired_sessions: 0, staging_removed: 0 })
+    expect((await sweep()).body).toEqual({ expired_sessions: 0, staging_removed: 0, objects_removed: 0 })
     await app.advance("1 second")
     // expired but not swept yet: already refused, and no longer reserving quota
     expect((await app.putPart(alice.token, started.body.id, 2, bytes(10))).status).toBe(410)
@@ -39,7 +41,7 @@ describe("the sweeper", () => {
     const open = await app.request("GET", "/uploads/sessions?status=IN_PROGRESS", { token: alice.token })
     expect(open.body.items.find((s: { id: string }) => s.id === started.body.id)).toMatchObject({ expired: true })
 
-    expect((await sweep()).body).toEqual({ expired_sessions: 2, staging_removed: 0 })
+    expect((await sweep()).body).toEqual({ expired_sessions: 2, staging_removed: 0, objects_removed: 0 })
     for (const id of [started.body.id, idle.body.id]) {
       const view = await app.getSession(alice.token, id)
       expect(view.body).toMatchObject({ status: "FAILED", failure_reason: "expired", expired: false, file: { status: "FAILED" } })
@@ -76,16 +78,44 @@ describe("the sweeper", () => {
     expect((await app.getSession(alice.token, created.body.id)).body.status).toBe("IN_PROGRESS")
   })
 
-  it("removes staging left behind by sessions that ended", async () => {
+  it("removes staging left behind by sessions that ended, once it is an hour old", async () => {
     const created = await app.createSession(alice.token, { total_size_bytes: 10, chunk_size_bytes: 10 })
     await app.request("DELETE", `/uploads/sessions/${created.body.id}`, { token: alice.token })
     // as if the instance had died between ending the session and removing its staging
-    await mkdir(join(app.dataDir, "storage", "parts", created.body.id), { recursive: true })
+    await mkdir(join(app.dataDir, "storage", "parts", created.body.id, "1.claim"), { recursive: true })
+    expect((await sweep()).body.staging_removed).toBe(0)
+    await app.advance("61 minutes")
     const open = await app.createSession(alice.token, { total_size_bytes: 10, chunk_size_bytes: 10 })
     await app.putPart(alice.token, open.body.id, 1, bytes(10))
+    // an open session's staging stays, however old
+    await utimes(join(app.dataDir, "storage", "parts", open.body.id), new Date(0), new Date(0))
     expect((await sweep()).body.staging_removed).toBe(1)
     expect(await staged(created.body.id)).toEqual([])
-    expect(await staged(open.body.id)).toEqual(["data"])
+    expect(await staged(open.body.id)).toHaveLength(1)
+  })
+
+  it("removes objects no stored file owns (a crash between making an object and storing it), once an hour old", async () => {
+    const stored = await app.createSession(alice.token, { total_size_bytes: 10, chunk_size_bytes: 10 })
+    await app.putPart(alice.token, stored.body.id, 1, bytes(10, 3))
+    const done = await app.complete(alice.token, stored.body.id)
+    expect(done.status).toBe(200)
+    const failed = await app.createSession(alice.token, { total_size_bytes: 10, chunk_size_bytes: 10 })
+    await app.request("DELETE", `/uploads/sessions/${failed.body.id}`, { token: alice.token })
+    // what a kill between assembling and committing leaves: the object of a file that then failed,
+    // and a second object of the stored file that another completer made
+    const shard = (fileId: string) => join(app.dataDir, "storage", "files", fileId.slice(-2))
+    const leftovers = [join(shard(failed.body.file_id), `${failed.body.file_id}.aaaaaaaaaaaa`), join(shard(done.body.file_id), `${done.body.file_id}.bbbbbbbbbbbb`)]
+    for (const path of leftovers) {
+      await mkdir(join(path, ".."), { recursive: true })
+      await Bun.write(path, "leftover")
+      await utimes(path, new Date(0), new Date(0))
+    }
+    const report = (await sweep()).body
+    expect(report.objects_removed).toBe(2)
+    for (const path of leftovers) expect(await Bun.file(path).exists()).toBe(false)
+    // the stored file is untouched
+    const download = await fetch(`${app.baseUrl}/files/${done.body.file_id}/content`, { headers: { authorization: `Bearer ${alice.token}` } })
+    expect(sha256Hex(new Uint8Array(await download.arrayBuffer()))).toBe(sha256Hex(bytes(10, 3)))
   })
 
   it("is for admins only", async () => {
@@ -121,7 +151,7 @@ describe("sessions followed in the background", () => {
       const sweeper = (await first.createUser({ admin: true })).token
       const created = await first.createSession(token, { total_size_bytes: 20, chunk_size_bytes: 10 })
       for (const n of [1, 2]) await first.putPart(token, created.body.id, n, bytes(10, n))
-      const followed = () => first.run(Effect.flatMap(Assembler, (assembler) => assembler.followedSessions))
+      const followed = () => first.run(Effect.flatMap(Storage, (storage) => storage.followedSessions))
       for (let i = 0; i < 100 && !(await followed()).includes(created.body.id); i++) await Bun.sleep(5)
       expect(await followed()).toContain(created.body.id)
       expect((await second.complete(token, created.body.id)).status).toBe(200)

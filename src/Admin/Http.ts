@@ -11,7 +11,7 @@ export const AdminLive = HttpApiBuilder.group(Api, "admin", (handlers) =>
     const sweeper = yield* Sweeper
     const outbox = yield* Outbox
     return handlers
-      .handle("sweep", () => Effect.zipRight(requireAdmin, sweeper.sweep))
+      .handle("sweep", () => Effect.zipRight(requireAdmin, sweeper.sweep()))
       .handle("outbox", ({ urlParams }) =>
         Effect.zipRight(requireAdmin, Effect.map(outbox.list(urlParams), (page) => new OutboxPage(page))))
       .handle("retryEvent", ({ path }) => Effect.zipRight(requireAdmin, outbox.retry(path.id)))

@@ -61,7 +61,7 @@ export class Files extends Effect.Service<Files>()("Portal/Files", {
         repo.markFailed({ id, now, sha256: Option.getOrNull(sha256) }),
       listByBatch: (batchId: BatchId, afterId: Option.Option<FileId>, limit: number) =>
         repo.listByBatch({ batchId, afterId: Option.getOrNull(afterId), limit }),
-      read: (key: string, window?: ByteWindow) => Effect.orDie(storage.read(key, window))
+      open: (key: string, window?: ByteWindow) => Effect.orDie(storage.open(key, window))
     } as const
   }),
   dependencies: [FilesRepo.Default]

@@ -43,19 +43,27 @@ export const FilesLive = HttpApiBuilder.group(Api, "files", (handlers) =>
             }
             case "Partial": {
               const { length, offset } = decision
-              return HttpServerResponse.raw(yield* files.read(key, { offset, length }), {
+              const bytes = yield* files.open(key, { offset, length })
+              return HttpServerResponse.raw(bytes.body, {
                 status: 206,
                 contentType: servedContentType(file.content_type),
-                headers: { ...common, "content-range": `bytes ${offset}-${offset + length - 1}/${size}` }
+                headers: {
+                  ...common,
+                  "content-length": String(bytes.length),
+                  "content-range": `bytes ${offset}-${offset + length - 1}/${size}`
+                }
               })
             }
             case "Full":
-              // a Blob body: Bun sends it with its length, using sendfile for local files
-              return HttpServerResponse.raw(yield* files.read(key), {
+            {
+              // a file's Blob goes out with sendfile; an object store's stream with its length
+              const bytes = yield* files.open(key)
+              return HttpServerResponse.raw(bytes.body, {
                 status: 200,
                 contentType: servedContentType(file.content_type),
-                headers: common
+                headers: { ...common, "content-length": String(bytes.length) }
               })
+            }
           }
         }))
   }))

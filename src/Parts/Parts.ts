@@ -18,9 +18,15 @@ import { newId, PartId, type SessionId } from "../Domain/Ids"
 import { type UploadPart, type UploadSession, writeRefusal } from "../Domain/Session"
 import { leaseTiming, newHolder, waitFor, whileHeld } from "../Lease"
 import { someOrFail } from "../Repo"
-import { Assembler } from "../Storage/Assembler"
 import { consumeBody } from "../Storage/Body"
-import { type BodyTooLarge, type BodyUnreadable, Storage, type StorageError, type StoredPart } from "../Storage/Storage"
+import {
+  type BodyTooLarge,
+  type BodyUnreadable,
+  Storage,
+  type StorageError,
+  type UploadTarget,
+  type WrittenPart
+} from "../Storage/Storage"
 import { PartReceipt } from "./Api"
 import { checkDeclaredLength, declaredDigest, type Expectations, expectationsFor, verifyReceived } from "./Expectations"
 import { PartsRepo } from "./PartsRepo"
@@ -92,11 +98,24 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
     const config = yield* PortalConfig
     const repo = yield* PartsRepo
     const storage = yield* Storage
-    const assembler = yield* Assembler
     const slots = yield* UploadSlots
     const lease = leaseTiming(config.uploadLease)
 
     const loadSession = (id: SessionId) => repo.session(id).pipe(someOrFail(() => NotFound.session(id)))
+
+    /**
+     * The session's upload in the store, started by the first part that needs it. Parts that
+     * race here may each start one: the first recorded counts, the others are given up.
+     */
+    const uploadOf = (session: UploadSession, ref: string | null) =>
+      Effect.gen(function*() {
+        const target = (ref: string): UploadTarget => ({ sessionId: session.id, fileId: session.file_id, ref })
+        if (ref !== null) return target(ref)
+        const ours = yield* storage.createUpload({ sessionId: session.id, fileId: session.file_id }).pipe(Effect.orDie)
+        const { storage_upload_ref: winner } = yield* repo.setUploadRef({ id: session.id, ref: ours })
+        if (winner !== ours) yield* storage.discardUpload(target(ours)).pipe(Effect.ignore)
+        return target(winner)
+      })
 
     const refuseUnlessWritable = (session: UploadSession, now: DateTime.Utc) =>
       Option.match(writeRefusal(session, now), { onNone: () => Effect.void, onSome: Effect.fail })
@@ -118,48 +137,48 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
             received_sha256: sha256
           })
         }
-        return receipt(yield* loadSession(part.session_id), part, true)
+        return receipt((yield* loadSession(part.session_id)).session, part, true)
       })
 
     /**
      * Records a written part as received and counts it, in one statement. When that matches
      * nothing, find out why: the session stopped accepting parts, or the claim was lost.
      */
-    const record = (session: UploadSession, token: string, expected: Expectations, written: StoredPart) =>
+    const record = (session: UploadSession, token: string, expected: Expectations, written: WrittenPart) =>
       Effect.gen(function*() {
         const now = yield* DateTime.now
         const recorded = yield* repo.receive({
           sessionId: session.id,
           partNumber: expected.partNumber,
           token,
-          key: written.key,
+          key: written.locator,
           size: written.size,
           sha256: written.sha256,
           now,
           expiresAt: DateTime.addDuration(now, config.sessionTtl)
         })
         if (Option.isSome(recorded)) return receipt(recorded.value.session, recorded.value.part, false)
-        yield* refuseUnlessWritable(yield* loadSession(session.id), now)
+        yield* refuseUnlessWritable((yield* loadSession(session.id)).session, now)
         return yield* PartInProgress.claimLost(expected.partNumber)
       })
 
     /** The holder of the part's claim writes it, renewing the claim for as long as it writes. */
-    const writeClaimed = (session: UploadSession, token: string, body: ReadableStream<Uint8Array>, expected: Expectations) => {
+    const writeClaimed = (
+      session: UploadSession,
+      ref: string | null,
+      token: string,
+      body: ReadableStream<Uint8Array>,
+      expected: Expectations
+    ) => {
       const claim = { sessionId: session.id, partNumber: expected.partNumber, token }
-      const write = endingStalls(config.bodyIdleTimeout, (touch) =>
-        readingBody(
-          expected,
-          storage.writePart({
-            sessionId: session.id,
-            partNumber: expected.partNumber,
-            offset: expected.offset,
-            body,
-            maxBytes: expected.size,
-            observe: touch
-          })
-        ))
       return Effect.gen(function*() {
-        // the write stops if the claim is ever lost: then someone else may be writing this place
+        const target = yield* uploadOf(session, ref)
+        const write = endingStalls(config.bodyIdleTimeout, (touch) =>
+          readingBody(
+            expected,
+            storage.writePart({ target, partNumber: expected.partNumber, claim: token, size: expected.size, body, observe: touch })
+          ))
+        // the write stops if the claim is ever lost: then someone else may be writing this part
         const written = yield* write.pipe(whileHeld({
           timing: lease,
           renew: Effect.map(repo.renewClaim({ ...claim, lease: lease.duration }), Option.isSome),
@@ -167,7 +186,7 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
         }))
         yield* verifyReceived(expected, written)
         const done = yield* record(session, token, expected, written)
-        yield* assembler.partRecorded(session.id, session.file_id, expected.partNumber, written)
+        yield* storage.partRecorded(target, { ...written, partNumber: expected.partNumber })
         return done
       }).pipe(Effect.onError(() => Effect.ignore(repo.releaseClaim(claim))))
     }
@@ -198,12 +217,12 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
 
     const upload = (input: PartUpload) =>
       Effect.gen(function*() {
-        const session = yield* loadSession(input.sessionId)
+        const { session, storage_upload_ref } = yield* loadSession(input.sessionId)
         const owner = yield* requireOwner("session", session.created_by)
-        return yield* receiveInSlot(session, input).pipe(slots.withSlot(owner.id))
+        return yield* receiveInSlot(session, storage_upload_ref, input).pipe(slots.withSlot(owner.id))
       }).pipe(Effect.withSpan("Parts.upload", { attributes: { session: input.sessionId, part: input.partNumber } }))
 
-    const receiveInSlot = (session: UploadSession, input: PartUpload) =>
+    const receiveInSlot = (session: UploadSession, ref: string | null, input: PartUpload) =>
       Effect.gen(function*() {
         yield* refuseUnlessWritable(session, yield* DateTime.now)
         const expected = yield* expectationsFor(
@@ -217,11 +236,11 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
           someOrFail(() => PartInProgress.busy(expected.partNumber))
         )
         return turn._tag === "Claimed"
-          ? yield* writeClaimed(session, turn.token, input.body, expected)
+          ? yield* writeClaimed(session, ref, turn.token, input.body, expected)
           : yield* compareWithReceived(turn.part, input.body, expected)
       })
 
-    return { upload, receivedInOrder: repo.receivedInOrder } as const
+    return { upload, receivedInOrder: repo.receivedInOrder, unreceive: repo.unreceive } as const
   }),
-  dependencies: [PartsRepo.Default, Assembler.Default, UploadSlots.Default]
+  dependencies: [PartsRepo.Default, UploadSlots.Default]
 }) {}

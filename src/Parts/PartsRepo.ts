@@ -9,7 +9,7 @@ import { Sha256Hex, Timestamp } from "../Domain/Common"
 import { PartId, SessionId } from "../Domain/Ids"
 import { PartClaim, UploadPart, UploadSession } from "../Domain/Session"
 import { leaseEnd, LeaseSeconds } from "../Lease"
-import { findAll, findOne, sessionIsOpen } from "../Repo"
+import { command, findAll, findOne, sessionIsOpen, single } from "../Repo"
 
 const Claim = Schema.Struct({ sessionId: SessionId, partNumber: Schema.Int, token: Schema.String })
 
@@ -18,11 +18,42 @@ export class PartsRepo extends Effect.Service<PartsRepo>()("Portal/PartsRepo", {
     const sql = yield* SqlClient.SqlClient
 
     return {
-      /** The session a part is sent to. */
+      /** The session a part is sent to, with where its bytes go in the store. */
       session: findOne({
         Request: SessionId,
-        Result: UploadSession,
-        execute: (id) => sql`SELECT * FROM upload_sessions WHERE id = ${id}`
+        Result: Schema.Struct({ session: UploadSession, storage_upload_ref: Schema.NullOr(Schema.String) }),
+        execute: (id) =>
+          sql`SELECT to_jsonb(s.*) AS session, s.storage_upload_ref FROM upload_sessions s WHERE s.id = ${id}`
+      }),
+
+      /**
+       * Records the session's storage upload, unless one is recorded already: answers the one
+       * that counts (ours, or that of a part that got there first).
+       */
+      setUploadRef: single({
+        Request: Schema.Struct({ id: SessionId, ref: Schema.String }),
+        Result: Schema.Struct({ storage_upload_ref: Schema.String }),
+        execute: ({ id, ref }) =>
+          sql`UPDATE upload_sessions SET storage_upload_ref = coalesce(storage_upload_ref, ${ref})
+               WHERE id = ${id} RETURNING storage_upload_ref`
+      }),
+
+      /**
+       * Parts found replaced in the store when completing (another writer's bytes under their
+       * number): they no longer count as received, so the client sends them again.
+       */
+      unreceive: command({
+        Request: Schema.Struct({ sessionId: SessionId, partNumbers: Schema.Array(Schema.Int) }),
+        execute: ({ partNumbers, sessionId }) =>
+          sql`WITH gone AS (
+                DELETE FROM upload_parts
+                 WHERE session_id = ${sessionId} AND status = 'RECEIVED' AND part_number = ANY(${partNumbers}::int[])
+             RETURNING size_bytes
+              )
+              UPDATE upload_sessions
+                 SET received_parts_count = received_parts_count - (SELECT count(*) FROM gone),
+                     received_bytes = received_bytes - (SELECT coalesce(sum(size_bytes), 0) FROM gone)
+               WHERE id = ${sessionId}`
       }),
 
       /** The part as it stands: received, or claimed by a request writing it. */
@@ -117,12 +148,12 @@ export class PartsRepo extends Effect.Service<PartsRepo>()("Portal/PartsRepo", {
               SELECT to_jsonb(received.*) AS part, to_jsonb(counted.*) AS session FROM received, counted`
       }),
 
-      /** The received parts in order, where their bytes are. */
+      /** The received parts in order, with how the store names them. */
       receivedInOrder: findAll({
         Request: SessionId,
-        Result: Schema.Struct({ part_number: Schema.Int, key: Schema.String, offset: Schema.Int, size: Schema.Int }),
+        Result: Schema.Struct({ partNumber: Schema.Int, locator: Schema.String, size: Schema.Int, sha256: Sha256Hex }),
         execute: (id) =>
-          sql`SELECT part_number, temp_key AS key, byte_offset AS "offset", size_bytes AS size FROM upload_parts
+          sql`SELECT part_number AS "partNumber", temp_key AS locator, size_bytes AS size, sha256 FROM upload_parts
                WHERE session_id = ${id} AND status = 'RECEIVED' ORDER BY part_number`
       })
     } as const

@@ -19,8 +19,7 @@ import { leaseTiming, newHolder, waitFor, whileHeld } from "../Lease"
 import { Parts } from "../Parts/Parts"
 import { someOrFail } from "../Repo"
 import { inTransaction } from "../Sql"
-import { Assembler } from "../Storage/Assembler"
-import { Storage } from "../Storage/Storage"
+import { Storage, type UploadTarget } from "../Storage/Storage"
 import { SessionLifecycle } from "./Lifecycle"
 import { Sessions } from "./Sessions"
 import { SessionsRepo } from "./SessionsRepo"
@@ -35,7 +34,6 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
     const parts = yield* Parts
     const lifecycle = yield* SessionLifecycle
     const storage = yield* Storage
-    const assembler = yield* Assembler
     const inProcess = yield* makeKeyedLock<SessionId>()
     const lease = leaseTiming(config.uploadLease)
 
@@ -67,6 +65,16 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
         )
       })
 
+    /** Where the session's bytes are in the store. */
+    const targetOf = (session: UploadSession) =>
+      Effect.gen(function*() {
+        const [location] = yield* repo.uploadLocations([session.id])
+        const ref = location?.storage_upload_ref ?? null
+        if (ref === null) return yield* Effect.dieMessage(`session ${session.id} has parts but no storage upload`)
+        const target: UploadTarget = { sessionId: session.id, fileId: session.file_id, ref }
+        return target
+      })
+
     /** Assembles and stores under the finalize lease held by `holder`; Some(error) to answer instead. */
     const assembleAndStore = (session: UploadSession, expected: Option.Option<Expected>, holder: string) =>
       Effect.gen(function*() {
@@ -74,13 +82,18 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
         if (received.length !== session.total_parts) {
           return yield* Effect.dieMessage(`session ${session.id} has ${received.length} of ${session.total_parts} parts`)
         }
-        const assembled = yield* assembler.assemble(session.id, session.file_id, received).pipe(
+        const target = yield* targetOf(session)
+        const assembled = yield* storage.complete({ target, holder, parts: received }).pipe(
           whileHeld({
             timing: lease,
             renew: Effect.map(repo.renewFinalize({ id: session.id, holder, lease: lease.duration }), Option.isSome),
             lost: () => inProgress(session.id)
           }),
           Effect.map(Option.some),
+          // another writer's bytes replaced some parts in the store: they count no more, and the
+          // client, told which are missing, sends them again
+          Effect.catchTag("PartsReplaced", ({ partNumbers }) =>
+            Effect.as(parts.unreceive({ sessionId: session.id, partNumbers }), Option.none())),
           // parts vanish when the session is aborted mid-assembly: report that, not a storage outage
           Effect.catchTag("StorageError", (error) =>
             Effect.flatMap(repo.findById(session.id), (current) =>
@@ -92,8 +105,8 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
 
         if (Option.isSome(expected) && expected.value.sha256 !== object.sha256) {
           const mismatch = ChecksumMismatch.file(expected.value.sha256, object.sha256)
-          yield* storage.deleteObject(object.key).pipe(Effect.orDie)
-          // a digest given only now may be a typo: the session stays completable with the right one
+          // a digest given only now may be a typo: the session stays completable with the right one,
+          // and the object stays for that (completing again yields the same bytes)
           if (!expected.value.declaredAtCreation) return Option.some(mismatch)
           yield* inTransaction(lifecycle.terminate({
             sessionId: session.id,
@@ -102,19 +115,22 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
             now,
             computedSha256: Option.some(object.sha256)
           }))
-          yield* storage.deleteSessionParts(session.id).pipe(Effect.orDie)
+          yield* storage.deleteObject(object.key).pipe(Effect.orDie)
+          yield* storage.discardUpload(target).pipe(Effect.orDie)
           return Option.some(mismatch)
         }
 
         const stored = yield* inTransaction(
           lifecycle.store({ sessionId: session.id, fileId: session.file_id, holder, object, now })
         )
+        // aborted, swept, or taken over while we assembled: the object belongs to no stored file
+        // (if another complete stored this same object meanwhile, it is the one the file names)
         if (Option.isNone(stored)) {
-          // aborted, swept, or taken over while we assembled: the object belongs to no stored file
-          yield* storage.deleteObject(object.key).pipe(Effect.orDie)
+          const current = yield* sessions.view(session.id)
+          if (Option.getOrNull(current.file.storage_key) !== object.key) yield* storage.deleteObject(object.key).pipe(Effect.orDie)
           return Option.none()
         }
-        yield* storage.deleteSessionParts(session.id).pipe(Effect.orDie)
+        yield* storage.discardUpload(target).pipe(Effect.orDie)
         return Option.none()
       }).pipe(
         Effect.ensuring(repo.releaseFinalize(session.id, holder).pipe(Effect.ignore)),
@@ -182,5 +198,5 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
 
     return { complete } as const
   }),
-  dependencies: [SessionsRepo.Default, Sessions.Default, Parts.Default, SessionLifecycle.Default, Assembler.Default]
+  dependencies: [SessionsRepo.Default, Sessions.Default, Parts.Default, SessionLifecycle.Default]
 }) {}

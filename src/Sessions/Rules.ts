@@ -6,6 +6,7 @@ import { Either, Option } from "effect"
 import type { UploadSettings } from "../Config"
 import { ChunkSizeOutOfBounds, FileTooLarge, UnsupportedContentType } from "../Domain/Errors"
 import { totalParts } from "../Domain/Session"
+import type { StorageLimits } from "../Storage/Storage"
 import type { CreateSessionRequest } from "./Api"
 
 /** S3 multipart allows 10,000 parts; refusing more up front keeps every backend possible. */
@@ -21,14 +22,24 @@ export const contentTypeAllowed = (allowed: ReadonlyArray<string>, contentType: 
 
 export type CreationRefusal = FileTooLarge | UnsupportedContentType | ChunkSizeOutOfBounds
 
+/** The chunk sizes and part counts a session may have: the settings', within what the storage takes. */
+export const effectiveLimits = (limits: UploadSettings, storage: StorageLimits): UploadSettings & { readonly maxParts: number } => ({
+  ...limits,
+  chunkSizeMin: Math.max(limits.chunkSizeMin, storage.minPartSize),
+  chunkSizeMax: Math.min(limits.chunkSizeMax, storage.maxPartSize),
+  maxParts: Math.min(MAX_PARTS, storage.maxParts)
+})
+
 /**
  * The chunk size and part count of a new session, or why it is refused. A file larger than
  * the maximum is 413 first, whatever else is wrong with the request.
  */
 export const planSession = (
-  limits: UploadSettings,
+  settings: UploadSettings,
+  storage: StorageLimits,
   request: Pick<CreateSessionRequest, "total_size_bytes" | "content_type" | "chunk_size_bytes">
 ): Either.Either<{ readonly chunkSize: number; readonly parts: number }, CreationRefusal> => {
+  const limits = effectiveLimits(settings, storage)
   if (request.total_size_bytes > limits.maxFileSize) {
     return Either.left(
       new FileTooLarge({
@@ -49,12 +60,12 @@ export const planSession = (
   }
   const chunkSize = request.chunk_size_bytes ?? limits.chunkSizeDefault
   const parts = totalParts(request.total_size_bytes, chunkSize)
-  if (chunkSize < limits.chunkSizeMin || chunkSize > limits.chunkSizeMax || parts > MAX_PARTS) {
-    const smallest = Math.max(limits.chunkSizeMin, Math.ceil(request.total_size_bytes / MAX_PARTS))
+  if (chunkSize < limits.chunkSizeMin || chunkSize > limits.chunkSizeMax || parts > limits.maxParts) {
+    const smallest = Math.max(limits.chunkSizeMin, Math.ceil(request.total_size_bytes / limits.maxParts))
     return Either.left(
       new ChunkSizeOutOfBounds({
-        message: parts > MAX_PARTS && chunkSize >= limits.chunkSizeMin && chunkSize <= limits.chunkSizeMax
-          ? `${parts} parts is more than the ${MAX_PARTS} allowed; use a chunk_size_bytes of at least ${smallest}`
+        message: parts > limits.maxParts && chunkSize >= limits.chunkSizeMin && chunkSize <= limits.chunkSizeMax
+          ? `${parts} parts is more than the ${limits.maxParts} allowed; use a chunk_size_bytes of at least ${smallest}`
           : `chunk_size_bytes must be between ${limits.chunkSizeMin} and ${limits.chunkSizeMax}`,
         chunk_size_bytes: chunkSize,
         min_bytes: smallest,

@@ -14,11 +14,10 @@ import { Files } from "../Files/Files"
 import { Quota } from "../Quota/Quota"
 import { someOrFail } from "../Repo"
 import { inTransaction } from "../Sql"
-import { Assembler } from "../Storage/Assembler"
 import { Storage } from "../Storage/Storage"
 import { CreatedSession, type CreateSessionRequest, SessionPage, UploadLimits } from "./Api"
 import { SessionLifecycle } from "./Lifecycle"
-import { planSession } from "./Rules"
+import { effectiveLimits, planSession } from "./Rules"
 import { SessionsRepo } from "./SessionsRepo"
 import { toSummary, toView } from "./View"
 
@@ -31,8 +30,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
     const quota = yield* Quota
     const lifecycle = yield* SessionLifecycle
     const storage = yield* Storage
-    const assembler = yield* Assembler
-    const { limits } = config
+    const limits = effectiveLimits(config.limits, storage.limits)
 
     const uploadLimits = new UploadLimits({
       max_file_size_bytes: limits.maxFileSize,
@@ -70,7 +68,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
     const create = (request: CreateSessionRequest, idempotencyKey: Option.Option<string>) =>
       Effect.gen(function*() {
         const user = yield* CurrentUser
-        const { chunkSize, parts } = yield* planSession(limits, request)
+        const { chunkSize, parts } = yield* planSession(config.limits, storage.limits, request)
         const requestFingerprint = fingerprint({ ...request, chunk_size_bytes: chunkSize })
 
         const createOnce = inTransaction(Effect.gen(function*() {
@@ -168,6 +166,17 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
         return new SessionPage({ items: page.items.map((row) => toSummary(row, now)), next_cursor: page.next_cursor })
       })
 
+    /** Gives up what the store holds for these sessions, which have ended. */
+    const discardUploads = (ids: ReadonlyArray<SessionId>) =>
+      Effect.gen(function*() {
+        for (const id of ids) yield* storage.release(id)
+        const locations = ids.length === 0 ? [] : yield* repo.uploadLocations(ids)
+        yield* Effect.forEach(locations, ({ file_id, id, storage_upload_ref }) =>
+          storage_upload_ref === null
+            ? Effect.void
+            : storage.discardUpload({ sessionId: id, fileId: file_id, ref: storage_upload_ref }).pipe(Effect.orDie), { discard: true })
+      })
+
     /** ABORTED, its file FAILED, its parts deleted, its quota released. Aborting twice is harmless. */
     const abort = (id: SessionId) =>
       Effect.gen(function*() {
@@ -180,8 +189,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
         yield* inTransaction(
           lifecycle.terminate({ sessionId: id, status: "ABORTED", reason: FailureReason.aborted, now })
         )
-        yield* assembler.forget(id)
-        yield* storage.deleteSessionParts(id).pipe(Effect.orDie)
+        yield* discardUploads([id])
         const after = yield* view(id)
         if (after.status === "COMPLETE") {
           // a complete won the race against this abort
@@ -190,14 +198,13 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
         return after
       }).pipe(Effect.withSpan("Sessions.abort"))
 
-    return { create, get, view, list, abort, receivedRanges } as const
+    return { create, get, view, list, abort, receivedRanges, discardUploads } as const
   }),
   dependencies: [
     SessionsRepo.Default,
     Files.Default,
     Batches.Default,
     Quota.Default,
-    SessionLifecycle.Default,
-    Assembler.Default
+    SessionLifecycle.Default
   ]
 }) {}

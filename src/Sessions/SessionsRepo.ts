@@ -7,10 +7,18 @@ import { SqlClient } from "@effect/sql"
 import { Data, Effect, Schema } from "effect"
 import { Timestamp } from "../Domain/Common"
 import { IngestFile } from "../Domain/File"
-import { SessionId, UserId } from "../Domain/Ids"
+import { FileId, SessionId, UserId } from "../Domain/Ids"
 import { SessionStatus, UploadSession } from "../Domain/Session"
 import { leaseEnd, LeaseSeconds } from "../Lease"
 import { findAll, findOne, insertUnique, sessionIsOpen } from "../Repo"
+
+/** Where a session's bytes are in the store: what storage calls an UploadTarget. */
+export const UploadLocation = Schema.Struct({
+  id: SessionId,
+  file_id: FileId,
+  storage_upload_ref: Schema.NullOr(Schema.String)
+})
+export type UploadLocation = typeof UploadLocation.Type
 
 /** Another request created a session with the same (owner, Idempotency-Key) first. */
 export class IdempotencyKeyTaken extends Data.TaggedError("IdempotencyKeyTaken") {}
@@ -48,6 +56,41 @@ export class SessionsRepo extends Effect.Service<SessionsRepo>()("Portal/Session
         execute: (id) => sql`SELECT * FROM upload_sessions WHERE id = ${id}`
       }),
 
+      /** Where these sessions' bytes are in the store. */
+      uploadLocations: findAll({
+        Request: Schema.Array(SessionId),
+        Result: UploadLocation,
+        execute: (ids) =>
+          sql`SELECT id, file_id, storage_upload_ref FROM upload_sessions WHERE id = ANY(${ids}::uuid[])`
+      }),
+
+      /**
+       * Of these storage uploads, those that no open session writes into: left behind by a
+       * session that ended (or by a crash before its first part was recorded).
+       */
+      uploadsNotOpen: findAll({
+        Request: Schema.Array(Schema.String),
+        Result: Schema.Struct({ ref: Schema.String }),
+        execute: (refs) =>
+          sql`SELECT ref FROM unnest(${refs}::text[]) AS ref
+               WHERE NOT EXISTS (SELECT 1 FROM upload_sessions s
+                                  WHERE s.storage_upload_ref = ref AND ${sessionIsOpen(sql, "s.status")})`
+      }),
+
+      /**
+       * Of these objects (key and the file it was made for), those that nothing owns: not the
+       * object of a STORED file, and not made for a file whose session is still open.
+       */
+      objectsNotOwned: findAll({
+        Request: Schema.Struct({ keys: Schema.Array(Schema.String), fileIds: Schema.Array(Schema.String) }),
+        Result: Schema.Struct({ key: Schema.String }),
+        execute: ({ fileIds, keys }) =>
+          sql`SELECT o.key FROM unnest(${keys}::text[], ${fileIds}::uuid[]) AS o(key, file_id)
+               WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.id = o.file_id AND f.status = 'STORED' AND f.storage_key = o.key)
+                 AND NOT EXISTS (SELECT 1 FROM upload_sessions s
+                                  WHERE s.file_id = o.file_id AND ${sessionIsOpen(sql, "s.status")})`
+      }),
+
       findWithFile: findOne({
         Request: SessionId,
         Result: SessionWithFile,
@@ -83,10 +126,14 @@ export class SessionsRepo extends Effect.Service<SessionsRepo>()("Portal/Session
             ...(unexpiredAt === null ? [] : [sql`s.expires_at > ${unexpiredAt}`]),
             ...(beforeId === null ? [] : [sql`s.id < ${beforeId}`])
           ]
+          // the page's sessions first, then their files: the planner cannot tell how many open
+          // sessions are unexpired, and would otherwise join the files of all of them
           return sql`SELECT to_jsonb(s.*) AS session, to_jsonb(f.*) AS file
-                       FROM upload_sessions s JOIN files f ON f.id = s.file_id
-                      ${conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`}
-                      ORDER BY s.id DESC LIMIT ${limit}`
+                       FROM (SELECT * FROM upload_sessions s
+                             ${conditions.length === 0 ? sql`` : sql`WHERE ${sql.and(conditions)}`}
+                             ORDER BY s.id DESC LIMIT ${limit}) s
+                       JOIN files f ON f.id = s.file_id
+                      ORDER BY s.id DESC`
         }
       }),
 

@@ -22,7 +22,7 @@ RGW_BUCKET=${RGW_BUCKET:-portal-test}
 RGW_ACCESS_KEY=${RGW_ACCESS_KEY:-portal-test}
 RGW_SECRET_KEY=${RGW_SECRET_KEY:-portal-test-secret}
 RGW_TIMEOUT=${RGW_TIMEOUT:-90}                # seconds for the cluster to come up (install not counted)
-RGW_STRICT_PORT=${RGW_STRICT_PORT:-}          # set (e.g. 7481) for a 2nd gateway, same data, real 5 MiB minimum
+RGW_STRICT_PORT=${RGW_STRICT_PORT-7481}       # a 2nd gateway on the same data keeping the real 5 MiB minimum; empty: none
 
 CONF=$RGW_DIR/ceph.conf
 KEYRING=$RGW_DIR/keyring

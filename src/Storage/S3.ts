@@ -1,0 +1,257 @@
+/**
+ * Storage on an S3-compatible object store (AWS, Ceph RGW, MinIO, R2), in one bucket under
+ * S3_PREFIX:
+ *
+ *   <prefix>files/<file>      the final object of a file: also the key of its session's
+ *                             multipart upload, so completing the upload makes the object
+ *
+ * A session is one multipart upload, started by its first part. Part n is UploadPart n,
+ * streamed from the request as it arrives (its SHA-256 computed on the way) with nothing
+ * buffered beyond a chunk; the part's ETag is recorded with it. Completing sends every part
+ * with its recorded ETag, so S3 itself refuses a part that a stalled writer replaced after it
+ * was recorded (InvalidPart; those parts are then sent again). The whole-file SHA-256 is
+ * computed from the bytes the store holds: the completed object is read back once.
+ */
+import { Effect, Layer, Option } from "effect"
+import { PortalConfig, type S3Settings } from "../Config"
+import { makeS3Client, type S3Client, type S3Failure } from "./S3Client"
+import {
+  BodyTooLarge,
+  BodyUnreadable,
+  PartsReplaced,
+  Storage,
+  StorageError,
+  type StorageShape,
+  type UploadTarget
+} from "./Storage"
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+const GiB = 1024 ** 3
+
+const storageError = (operation: string, key: string) => (failure: S3Failure) =>
+  new StorageError({ operation, key, cause: failure.message })
+
+/** Why the store cannot be used, in words an operator can act on. */
+const startupProblem = (settings: { readonly bucket: string }, bucketUrl: string, failure: S3Failure) => {
+  if (failure.status === 0) return `the S3 endpoint at ${new URL(bucketUrl).origin} cannot be reached (${failure.detail})`
+  if (failure.status === 404) return `the S3 bucket ${settings.bucket} does not exist at ${new URL(bucketUrl).origin}; create it first`
+  if (failure.status === 403 || failure.status === 401) {
+    return `S3 refused the credentials for bucket ${settings.bucket} (${failure.status} ${failure.code}); check S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY`
+  }
+  return `the S3 bucket ${settings.bucket} is not usable: ${failure.message}`
+}
+
+export const makeS3Storage = (client: S3Client, settings: { readonly bucket: string; readonly prefix: string; readonly minPartSize: number }) => {
+  const filesPrefix = `${settings.prefix}files/`
+  const objectKey = (fileId: string) => `${filesPrefix}${fileId}`
+
+  const writePart: StorageShape["writePart"] = ({ body, observe, partNumber, size, target }) =>
+    Effect.suspend(() => {
+      const key = objectKey(target.fileId)
+      const hasher = new Bun.CryptoHasher("sha256")
+      const reader = body.getReader()
+      let received = 0
+      let refusal: BodyTooLarge | BodyUnreadable | "short" | undefined
+      // the request body, passed through to S3 as it arrives, counted and hashed on the way
+      const passed = new ReadableStream<Uint8Array>({
+        pull: async (controller) => {
+          let next: Awaited<ReturnType<typeof reader.read>>
+          try {
+            next = await reader.read()
+          } catch (cause) {
+            refusal = new BodyUnreadable({ cause })
+            return controller.error(refusal)
+          }
+          if (next.done) {
+            if (received < size) {
+              refusal = "short"
+              return controller.error(new Error("the body ended before the part did"))
+            }
+            return controller.close()
+          }
+          received += next.value.byteLength
+          observe?.(next.value.byteLength)
+          if (received > size) {
+            refusal = new BodyTooLarge({ limit: size })
+            void reader.cancel().catch(() => undefined)
+            return controller.error(refusal)
+          }
+          hasher.update(next.value)
+          controller.enqueue(next.value)
+        },
+        cancel: (reason) => reader.cancel(reason)
+      })
+      return client.uploadPart(key, target.ref, partNumber, size, passed).pipe(
+        Effect.either,
+        Effect.flatMap((uploaded) =>
+          Effect.gen(function*() {
+            if (refusal instanceof BodyTooLarge || refusal instanceof BodyUnreadable) return yield* refusal
+            // S3 kept nothing of a body that ended early: its size tells the caller what is wrong
+            if (refusal === "short") return { size: received, sha256: hasher.digest("hex"), locator: "" }
+            if (uploaded._tag === "Left") return yield* storageError("upload part", key)(uploaded.left)
+            // S3 took exactly `size` bytes; a body that goes on beyond them is too long
+            const more = yield* Effect.promise(() => reader.read().catch(() => ({ done: true, value: undefined })))
+            if (!more.done) {
+              void reader.cancel().catch(() => undefined)
+              return yield* new BodyTooLarge({ limit: size })
+            }
+            return { size: received, sha256: hasher.digest("hex"), locator: uploaded.right }
+          })),
+        Effect.onInterrupt(() => Effect.sync(() => void reader.cancel().catch(() => undefined)))
+      )
+    })
+
+  /** SHA-256 of what the store holds under `key`, read back in one pass. */
+  const digestOf = (key: string) =>
+    client.getObject(key).pipe(
+      Effect.mapError(storageError("read back", key)),
+      Effect.flatMap((response) =>
+        Effect.tryPromise({
+          try: async () => {
+            const hasher = new Bun.CryptoHasher("sha256")
+            let size = 0
+            if (response.body !== null) {
+              for await (const chunk of response.body) {
+                hasher.update(chunk)
+                size += chunk.byteLength
+              }
+            }
+            return { size, sha256: hasher.digest("hex") }
+          },
+          catch: (cause) => new StorageError({ operation: "read back", key, cause })
+        })
+      )
+    )
+
+  /** Which parts the store holds other bytes of than those recorded (their ETags differ). */
+  const replacedParts = (key: string, uploadId: string, recorded: ReadonlyArray<{ readonly partNumber: number; readonly etag: string }>) =>
+    client.listParts(key, uploadId).pipe(
+      Effect.mapError(storageError("complete", key)),
+      Effect.flatMap((held): Effect.Effect<never, StorageError | PartsReplaced> => {
+        const etags = new Map(held.map((part) => [part.partNumber, part.etag]))
+        const replaced = recorded.filter((part) => etags.get(part.partNumber) !== part.etag).map((part) => part.partNumber)
+        return replaced.length > 0
+          ? Effect.fail(new PartsReplaced({ partNumbers: replaced }))
+          : Effect.fail(new StorageError({ operation: "complete", key, cause: "InvalidPart, yet every part matches" }))
+      })
+    )
+
+  /** A completed upload is gone from the list; its object must be there, whole. */
+  const alreadyComplete = (key: string, uploadId: string, total: number) =>
+    client.headObject(key).pipe(
+      Effect.mapError(storageError("complete", key)),
+      Effect.flatMap((size) =>
+        Option.contains(size, total)
+          ? Effect.void
+          : Effect.fail(new StorageError({ operation: "complete", key, cause: `upload ${uploadId} is gone and no object of ${total} bytes is there` })))
+    )
+
+  const complete: StorageShape["complete"] = ({ parts, target }) =>
+    Effect.gen(function*() {
+      const key = objectKey(target.fileId)
+      const total = parts.reduce((sum, part) => sum + part.size, 0)
+      const uploaded = parts.map((part) => ({ partNumber: part.partNumber, etag: part.locator }))
+      yield* client.completeMultipartUpload(key, target.ref, uploaded).pipe(
+        Effect.catchAll((failure): Effect.Effect<void, StorageError | PartsReplaced> => {
+          if (failure.code === "InvalidPart") return replacedParts(key, target.ref, uploaded)
+          // completed before (a crash after completing, or a checksum refused at complete): the object is there
+          if (failure.code === "NoSuchUpload" || failure.code === "NoSuchKey") return alreadyComplete(key, target.ref, total)
+          return Effect.fail(storageError("complete", key)(failure))
+        })
+      )
+      const held = yield* digestOf(key)
+      if (held.size !== total) {
+        return yield* new StorageError({ operation: "complete", key, cause: `the object has ${held.size} bytes, the parts ${total}` })
+      }
+      return { backend: "s3" as const, bucket: Option.some(settings.bucket), key, size: held.size, sha256: held.sha256 }
+    })
+
+  const fileIdOf = (key: string) => {
+    const fileId = key.startsWith(filesPrefix) ? key.slice(filesPrefix.length) : ""
+    return UUID.test(fileId) ? Option.some(fileId) : Option.none()
+  }
+
+  const storage: StorageShape = {
+    backend: "s3",
+    bucket: Option.some(settings.bucket),
+    limits: { minPartSize: settings.minPartSize, maxPartSize: 5 * GiB, maxParts: 10_000 },
+    createUpload: ({ fileId }) =>
+      client.createMultipartUpload(objectKey(fileId)).pipe(Effect.mapError(storageError("create upload", objectKey(fileId)))),
+    writePart,
+    partRecorded: () => Effect.void,
+    followedSessions: Effect.succeed([]),
+    release: () => Effect.void,
+    complete,
+    discardUpload: (target: UploadTarget) =>
+      client.abortMultipartUpload(objectKey(target.fileId), target.ref).pipe(
+        Effect.mapError(storageError("abort upload", objectKey(target.fileId)))
+      ),
+    deleteObject: (key) => client.deleteObject(key).pipe(Effect.mapError(storageError("delete", key))),
+    // ours are only the keys of files/ under the prefix that name a file: nothing else is touched
+    listUploads: client.listMultipartUploads(filesPrefix).pipe(
+      Effect.mapError(storageError("list uploads", filesPrefix)),
+      Effect.map((uploads) =>
+        uploads.flatMap((upload) =>
+          Option.match(fileIdOf(upload.key), {
+            onNone: () => [],
+            onSome: (fileId) => [{ target: { sessionId: "", fileId, ref: upload.uploadId }, startedAt: upload.initiated }]
+          })
+        )
+      )
+    ),
+    listObjects: client.listObjects(filesPrefix).pipe(
+      Effect.mapError(storageError("list objects", filesPrefix)),
+      Effect.map((objects) =>
+        objects.flatMap((object) =>
+          Option.match(fileIdOf(object.key), {
+            onNone: () => [],
+            onSome: (fileId) => [{ key: object.key, fileId, lastModified: object.lastModified }]
+          })
+        )
+      )
+    ),
+    open: (key, window) =>
+      client.getObject(key, window).pipe(
+        Effect.mapError(storageError("read", key)),
+        Effect.flatMap((response) =>
+          response.body === null
+            ? Effect.fail(new StorageError({ operation: "read", key, cause: "no body" }))
+            : Effect.succeed({
+              body: response.body,
+              length: window?.length ?? Number(response.headers.get("content-length") ?? "0")
+            })
+        )
+      ),
+    check: client.headBucket.pipe(Effect.mapError(storageError("check", settings.bucket)))
+  }
+  return storage
+}
+
+/** The configured S3 bucket; a missing bucket or refused credentials stop the start with a clear message. */
+export const S3StorageLive = Layer.effect(
+  Storage,
+  Effect.gen(function*() {
+    const { s3 } = yield* PortalConfig
+    const settings = yield* requiredSettings(s3)
+    const client = makeS3Client(settings)
+    yield* client.headBucket.pipe(
+      Effect.mapError((failure) =>
+        new StorageError({ operation: "start", key: settings.bucket, cause: startupProblem(settings, client.bucketUrl, failure) })
+      )
+    )
+    return makeS3Storage(client, settings)
+  })
+)
+
+const requiredSettings = (s3: S3Settings) =>
+  Effect.gen(function*() {
+    const missing = (name: string) =>
+      new StorageError({ operation: "start", key: "", cause: `STORAGE_BACKEND=s3 needs ${name}` })
+    const bucket = yield* Option.match(s3.bucket, { onNone: () => Effect.fail(missing("S3_BUCKET")), onSome: Effect.succeed })
+    const accessKeyId = yield* Option.match(s3.accessKeyId, {
+      onNone: () => Effect.fail(missing("S3_ACCESS_KEY_ID (or AWS_ACCESS_KEY_ID)")),
+      onSome: Effect.succeed
+    })
+    if (Option.isNone(s3.secretAccessKey)) return yield* missing("S3_SECRET_ACCESS_KEY (or AWS_SECRET_ACCESS_KEY)")
+    return { ...s3, bucket, accessKeyId }
+  })
