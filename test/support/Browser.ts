@@ -4,6 +4,7 @@
  * playwright, and the browser talks to nothing but 127.0.0.1: its background services are off
  * and any other host name fails to resolve.
  */
+import { join } from "node:path"
 import { type Browser, chromium } from "playwright-core"
 
 export const CHROMIUM_PATH = "/usr/bin/chromium"
@@ -20,9 +21,16 @@ const CHROMIUM_ARGS = [
   "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
 ]
 
-export const launchChromium = async (): Promise<Browser> => {
-  if (!(await Bun.file(CHROMIUM_PATH).exists())) {
-    throw new Error(`${CHROMIUM_PATH} is missing: run test/browser/install-chromium.sh (as root)`)
+/** Installs chromium from Debian's packages when it is missing (as .ci/run does first). */
+const ensureChromium = async () => {
+  if (await Bun.file(CHROMIUM_PATH).exists()) return
+  const install = Bun.spawn(["bash", join(import.meta.dir, "..", "browser", "install-chromium.sh")], { stdout: "inherit", stderr: "inherit" })
+  if ((await install.exited) !== 0) {
+    throw new Error(`${CHROMIUM_PATH} is missing and test/browser/install-chromium.sh could not install it (it needs root)`)
   }
+}
+
+export const launchChromium = async (): Promise<Browser> => {
+  await ensureChromium()
   return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true })
 }

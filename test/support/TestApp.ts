@@ -27,6 +27,7 @@ import { DatabaseLive } from "../../src/Sql"
 import { Storage, type StorageShape } from "../../src/Storage/Storage"
 import { LoggerLive } from "../../src/Logging"
 import { createTestDatabase, query, type TestDatabase } from "./Database"
+import { s3Settings } from "./S3"
 
 export interface TestAppOptions {
   /** Settings on top of the test defaults (small chunk bounds so tests move few bytes). */
@@ -38,6 +39,8 @@ export interface TestAppOptions {
   readonly shareWith?: { readonly database: TestDatabase; readonly dataDir: string }
   /** Also run what every instance runs in the background (the sweeper). */
   readonly background?: boolean
+  /** The storage backend: local files (default), or S3 on the tests' Ceph RGW under a fresh prefix. */
+  readonly storage?: "local" | "s3"
 }
 
 export const TEST_DEFAULTS: Record<string, string> = {
@@ -65,7 +68,8 @@ export const startTestApp = async (options: TestAppOptions = {}) => {
   const storage = wrap === undefined
     ? StorageLive
     : Layer.effect(Storage, Effect.map(Storage, wrap)).pipe(Layer.provide(StorageLive))
-  const env = { ...TEST_DEFAULTS, DATABASE_URL: database.url, DATA_DIR: dataDir, ...options.env }
+  const s3 = options.storage === "s3" ? await s3Settings() : {}
+  const env = { ...TEST_DEFAULTS, DATABASE_URL: database.url, DATA_DIR: dataDir, ...s3, ...options.env }
   const clock = options.testClock === true
     ? Layer.effectDiscard(TestClock.setTime(Date.now())).pipe(Layer.provideMerge(TestContext.TestContext))
     : Layer.empty
@@ -83,13 +87,15 @@ export const startTestApp = async (options: TestAppOptions = {}) => {
   const runtime = ManagedRuntime.make(layer)
   const server = await runtime.runPromise(HttpServer.HttpServer)
   const port = server.address._tag === "TcpAddress" ? server.address.port : 0
-  return makeHandle({ runtime, database, dataDir, owner: shared === undefined, baseUrl: `http://127.0.0.1:${port}` })
+  return makeHandle({ runtime, database, dataDir, env, owner: shared === undefined, baseUrl: `http://127.0.0.1:${port}` })
 }
 
 const makeHandle = (app: {
   readonly runtime: ManagedRuntime.ManagedRuntime<any, any>
   readonly database: TestDatabase
   readonly dataDir: string
+  /** The settings it runs with (another instance can take them over). */
+  readonly env: Record<string, string>
   /** Whether closing this app drops the database and DATA_DIR (not when shared). */
   readonly owner: boolean
   readonly baseUrl: string
