@@ -313,8 +313,9 @@ describe("cli upload and download", () => {
     const uploaded = await cli(["upload", await writeData("corrupt.bin", data)], { token })
     expect(uploaded.code).toBe(0)
     const stored = await fileOf(token, uploaded.lastLine)
-    const handle = await open(join(app.dataDir, "storage", stored.storage_key), "r+")
-    await handle.write(new Uint8Array([(data[CHUNK] ?? 0) ^ 0xff]), 0, 1, CHUNK)
+    // the object is a folder of its parts: flip the first byte of part 2
+    const handle = await open(join(app.dataDir, "storage", stored.storage_key, "2"), "r+")
+    await handle.write(new Uint8Array([(data[CHUNK] ?? 0) ^ 0xff]), 0, 1, 0)
     await handle.close()
 
     const into = await mkdtemp(join(work, "corrupt-"))

@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { readdir } from "node:fs/promises"
 import { join } from "node:path"
 import type { StorageShape } from "../src/Storage/Storage"
-import { bytes, sha256Hex, startTestApp, type TestApp } from "./support/TestApp"
+import { bytes, localObjectBytes, sha256Hex, startTestApp, type TestApp } from "./support/TestApp"
 
 /** Final objects completed (however many parts were appended in the background before). */
 let assemblies = 0
@@ -64,7 +64,7 @@ describe("POST /uploads/sessions/{id}/complete", () => {
       file: { status: "STORED", sha256: sha256Hex(data), size_bytes: 1000, storage_backend: "local" }
     })
     const key: string = reply.body.file.storage_key
-    expect(sha256Hex(await Bun.file(join(app.dataDir, "storage", key)).bytes())).toBe(sha256Hex(data))
+    expect(sha256Hex(await localObjectBytes(app.dataDir, key))).toBe(sha256Hex(data))
     expect(await partFiles(id)).toEqual([])
 
     const [file] = await app.sql("SELECT status, sha256, size_bytes, storage_key, stored_at IS NOT NULL AS stamped FROM files WHERE id = $1", [reply.body.file_id])

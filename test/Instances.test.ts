@@ -11,7 +11,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { StorageShape } from "../src/Storage/Storage"
 import { startInstance, type Instance } from "./support/Instance"
-import { bytes, sha256Hex, startTestApp, type TestApp } from "./support/TestApp"
+import { bytes, localObjectBytes, sha256Hex, startTestApp, type TestApp } from "./support/TestApp"
 
 type Backend = "local" | "s3"
 
@@ -210,7 +210,7 @@ describe.each(["local", "s3"] as const)("two instances on %s storage", (backend)
     expect(sha256Hex(await download(current.baseUrl, token, done.body.file_id))).toBe(sha256Hex(good))
     expect(sha256Hex(await download(stalled.baseUrl, token, done.body.file_id))).toBe(sha256Hex(good))
     if (backend === "local") {
-      expect(sha256Hex(await Bun.file(join(current.dataDir, "storage", file?.storage_key ?? "")).bytes())).toBe(sha256Hex(good))
+      expect(sha256Hex(await localObjectBytes(current.dataDir, file?.storage_key ?? ""))).toBe(sha256Hex(good))
     }
   }, 60_000)
 })

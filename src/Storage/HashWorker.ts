@@ -1,23 +1,16 @@
 /**
- * A worker thread that computes SHA-256 digests of file regions, so hashing runs beside the
- * request handling instead of on its thread. Messages: begin (a new digest, optionally
- * copying what it hashes into a new `output` file), append (hash `size` bytes at `offset` of
- * `path`), digest (finish, sync and close the output, forget), drop (forget, remove the output).
+ * A worker thread that computes SHA-256 digests of file regions, so whole-file hashing runs
+ * beside the request handling instead of on its thread. Messages: begin (a new digest),
+ * append (hash `size` bytes at `offset` of `path`), digest (finish and forget), drop; and
+ * region (the digest of one region, in one message).
  * A `quiet` append is not answered; if it fails, the digest request reports the failure.
  */
-import { closeSync, fsyncSync, openSync, readSync, rmSync, writeSync } from "node:fs"
+import { closeSync, openSync, readSync } from "node:fs"
 
 declare const self: Worker
 
 export type HashRequest =
-  | {
-    readonly seq: number
-    readonly op: "begin"
-    readonly id: number
-    /** A file to create and fill with every byte appended, in order. */
-    readonly output?: string
-    readonly fsync?: boolean
-  }
+  | { readonly seq: number; readonly op: "begin"; readonly id: number }
   | {
     readonly seq: number
     readonly op: "append"
@@ -28,20 +21,14 @@ export type HashRequest =
     readonly quiet: boolean
   }
   | { readonly seq: number; readonly op: "digest"; readonly id: number }
+  | { readonly seq: number; readonly op: "region"; readonly path: string; readonly offset: number; readonly size: number }
   | { readonly seq: number; readonly op: "drop"; readonly id: number }
 
 export type HashReply =
   | { readonly seq: number; readonly ok: true; readonly digest?: string }
   | { readonly seq: number; readonly ok: false; readonly error: string }
 
-interface Output {
-  readonly path: string
-  readonly fd: number
-  readonly fsync: boolean
-}
-
 const hashers = new Map<number, Bun.CryptoHasher>()
-const outputs = new Map<number, Output>()
 /** Failures of quiet appends, reported when the digest is asked for. */
 const failures = new Map<number, string>()
 const buffer = Buffer.allocUnsafe(1024 * 1024)
@@ -52,12 +39,7 @@ const hasherOf = (id: number) => {
   return hasher
 }
 
-const writeAll = (fd: number, bytes: Uint8Array) => {
-  let written = 0
-  while (written < bytes.byteLength) written += writeSync(fd, bytes, written, bytes.byteLength - written)
-}
-
-const hashRegion = (hasher: Bun.CryptoHasher, output: Output | undefined, path: string, offset: number, size: number) => {
+const hashRegion = (hasher: Bun.CryptoHasher, path: string, offset: number, size: number) => {
   const fd = openSync(path, "r")
   try {
     let position = offset
@@ -65,25 +47,11 @@ const hashRegion = (hasher: Bun.CryptoHasher, output: Output | undefined, path: 
     while (position < end) {
       const read = readSync(fd, buffer, 0, Math.min(buffer.byteLength, end - position), position)
       if (read === 0) throw new Error(`${path} ends at byte ${position}, before ${end}`)
-      const bytes = buffer.subarray(0, read)
-      hasher.update(bytes)
-      if (output !== undefined) writeAll(output.fd, bytes)
+      hasher.update(buffer.subarray(0, read))
       position += read
     }
   } finally {
     closeSync(fd)
-  }
-}
-
-const closeOutput = (id: number, keep: boolean) => {
-  const output = outputs.get(id)
-  if (output === undefined) return
-  outputs.delete(id)
-  try {
-    if (keep && output.fsync) fsyncSync(output.fd)
-  } finally {
-    closeSync(output.fd)
-    if (!keep) rmSync(output.path, { force: true })
   }
 }
 
@@ -95,26 +63,25 @@ const forget = (id: number) => {
 const handle = (request: HashRequest): HashReply => {
   switch (request.op) {
     case "begin":
-      if (request.output !== undefined) {
-        // O_EXCL: the output is a new file of this digest's own, never one someone else writes
-        outputs.set(request.id, { path: request.output, fd: openSync(request.output, "wx", 0o644), fsync: request.fsync ?? false })
-      }
       hashers.set(request.id, new Bun.CryptoHasher("sha256"))
       return { seq: request.seq, ok: true }
     case "append":
-      hashRegion(hasherOf(request.id), outputs.get(request.id), request.path, request.offset, request.size)
+      hashRegion(hasherOf(request.id), request.path, request.offset, request.size)
       return { seq: request.seq, ok: true }
     case "digest": {
       const failure = failures.get(request.id)
       const digest = hasherOf(request.id).digest("hex")
       forget(request.id)
-      closeOutput(request.id, failure === undefined)
       return failure === undefined ? { seq: request.seq, ok: true, digest } : { seq: request.seq, ok: false, error: failure }
     }
     case "drop":
       forget(request.id)
-      closeOutput(request.id, false)
       return { seq: request.seq, ok: true }
+    case "region": {
+      const hasher = new Bun.CryptoHasher("sha256")
+      hashRegion(hasher, request.path, request.offset, request.size)
+      return { seq: request.seq, ok: true, digest: hasher.digest("hex") }
+    }
   }
 }
 

@@ -2,23 +2,24 @@
  * Storage on the local filesystem, under `<root>` (DATA_DIR/storage):
  *
  *   parts/<session>/<n>.<claim>        part n as written by the request holding claim <claim>
- *   parts/<session>/assembly.<id>      the final object being assembled (LocalAssembler.ts)
- *   files/<xx>/<file>.<holder>         a final object, made by the finalize lease's holder
+ *   files/<xx>/<file>.<holder>/        a final object, made by the finalize lease's holder: its
+ *                                      parts linked as 1, 2, … and their sizes in manifest.json
  *
  * Every claim writes a file of its own (O_EXCL), so a writer that stalled past its claim only
- * ever writes into a file nobody will use; a final object is assembled by copying recorded
- * parts, and gets a name no other completer uses, so nothing can write into a STORED file.
- * Directories that a crash must not lose are fsynced into their parents.
+ * ever writes into a file nobody will use; a final object links the recorded part files
+ * (LocalAssembler.ts), copying nothing, under a name no other completer uses, so nothing can
+ * write into a STORED file. Directories that a crash must not lose are fsynced into their
+ * parents. (A final object stored before objects were directories is a plain file, and reads
+ * as one.)
  */
-import { Effect, Layer, Option } from "effect"
-import { constants } from "node:fs"
-import type { FileHandle } from "node:fs/promises"
+import { Effect, Layer, Option, Schema } from "effect"
+import { closeSync, constants, fdatasync, openSync, rmSync, writeSync } from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as NodePath from "node:path"
 import { PortalConfig } from "../Config"
 import { consumeBody } from "./Body"
 import { Durable, fsyncDirectory } from "./Durable"
-import { makeLocalAssembler } from "./LocalAssembler"
+import { makeLocalAssembler, MANIFEST, ObjectManifest } from "./LocalAssembler"
 import { makeRegionHasher, type RegionHasher } from "./RegionHasher"
 import { Storage, StorageError, type StorageShape } from "./Storage"
 
@@ -32,19 +33,26 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const attempt = <A>(operation: string, key: string, run: () => Promise<A>) =>
   Effect.tryPromise({ try: run, catch: (cause) => new StorageError({ operation, key, cause }) })
 
-const closeQuietly = (handle: FileHandle) => Effect.promise(() => handle.close().catch(() => undefined))
+const decodeManifest = Schema.decodeUnknownSync(ObjectManifest)
 
-/** Writes all of `chunk` at `position`. */
-const writeAt = async (handle: FileHandle, chunk: Uint8Array, position: number) => {
-  let written = 0
-  while (written < chunk.byteLength) {
-    const { bytesWritten } = await handle.write(chunk, written, chunk.byteLength - written, position + written)
-    written += bytesWritten
-  }
+/** The bytes of `pieces`, one after the other, read as they are sent. */
+const concatenated = (pieces: ReadonlyArray<Blob>): ReadableStream<Uint8Array> => {
+  const chunks = (async function*() {
+    for (const piece of pieces) yield* piece.stream()
+  })()
+  return new ReadableStream<Uint8Array>({
+    pull: async (controller) => {
+      const next = await chunks.next()
+      if (next.done === true) controller.close()
+      else controller.enqueue(next.value)
+    },
+    cancel: async () => {
+      await chunks.return(undefined)
+    }
+  })
 }
 
-/** Regions of a part are handed to the hashing worker once this many new bytes are written. */
-const FEED_BYTES = 1024 * 1024
+const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 /**
  * Local storage over `hasher`, a hashing worker the caller owns. `onDirectorySync` sees every
@@ -78,69 +86,79 @@ export const makeLocalStorage = (
 
     const assembler = yield* makeLocalAssembler({ hasher, durable, pathOf, objectKey, fsync: options.fsync })
 
+    /** The claim's own file, new (O_EXCL): nobody else ever writes into it. */
+    const createClaimFile = (directory: string, key: string) =>
+      attempt("open", key, async () => {
+        const path = pathOf(key)
+        await durable.directory(directory)
+        const create = () => openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644)
+        try {
+          return create()
+        } catch (error) {
+          // the folder was removed since it was made (its session ended, perhaps on another instance)
+          if (!(error instanceof Error && "code" in error && error.code === "ENOENT")) throw error
+          durable.removed(directory)
+          await durable.directory(directory)
+          return create()
+        }
+      })
+
     /**
-     * Receives the body into the claim's own file. This thread only moves bytes (one write in
-     * flight while the next chunk arrives); the hashing worker reads each written MiB back
-     * from the page cache and hashes it meanwhile, so the digest is of what is on disk and is
-     * ready as soon as the last write lands.
+     * Receives the body into the claim's own file, one write per chunk as it arrives (writes
+     * land in the page cache, so they do not hold the event loop up). The part's digest is
+     * then computed by the hashing worker from what the file holds, beside the event loop.
      */
     const writePart: StorageShape["writePart"] = ({ body, claim, observe, partNumber, size, target }) => {
       const key = `${target.ref}/${partNumber}.${claim}`
+      const path = pathOf(key)
       const failed = (operation: string) => (cause: unknown) => new StorageError({ operation, key, cause })
-      return Effect.gen(function*() {
-        const path = pathOf(key)
-        yield* attempt("mkdir", target.ref, () => durable.directory(target.ref))
-        const handle = yield* attempt("open", key, () => fsp.open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644))
-        return yield* Effect.acquireUseRelease(
-          Effect.map(hasher.begin().pipe(Effect.mapError(failed("hash"))), (digest) => ({ digest, inFlight: Promise.resolve() })),
-          (file) =>
-            Effect.gen(function*() {
-              let position = 0
-              let durableEnd = 0
-              let fed = 0
-              const feed = () => {
-                if (durableEnd > fed) file.digest.feed(path, fed, durableEnd - fed)
-                fed = durableEnd
-              }
-              const received = yield* consumeBody(body, size, async (chunk) => {
-                try {
-                  await file.inFlight
-                } catch (cause) {
-                  throw failed("write")(cause)
+      return Effect.acquireUseRelease(
+        createClaimFile(target.ref, key),
+        (fd) =>
+          Effect.gen(function*() {
+            let position = 0
+            const received = yield* consumeBody(body, size, (chunk) => {
+              try {
+                let written = 0
+                while (written < chunk.byteLength) {
+                  written += writeSync(fd, chunk, written, chunk.byteLength - written, position + written)
                 }
-                const end = position + chunk.byteLength
-                file.inFlight = writeAt(handle, chunk, position).then(() => {
-                  durableEnd = end
-                  if (durableEnd - fed >= FEED_BYTES) feed()
-                })
-                // observed here so a failure after an interruption is not an unhandled rejection
-                file.inFlight.catch(() => undefined)
-                position = end
-              }, observe)
-              yield* attempt("write", key, () => file.inFlight)
-              feed()
-              const sha256 = yield* file.digest.digest.pipe(Effect.mapError(failed("hash")))
-              if (options.fsync) yield* attempt("fsync", key, () => handle.datasync())
-              return { size: received, sha256, locator: key }
-            }),
-          (file) =>
-            Effect.promise(() => file.inFlight.catch(() => undefined)).pipe(
-              Effect.zipRight(closeQuietly(handle)),
-              Effect.zipRight(file.digest.drop)
-            )
-        ).pipe(Effect.onError(() => Effect.promise(() => fsp.rm(path, { force: true }).catch(() => undefined))))
-      })
+              } catch (cause) {
+                throw failed("write")(cause)
+              }
+              position += chunk.byteLength
+            }, observe)
+            if (options.fsync) yield* attempt("fsync", key, () => new Promise<void>((resolve, reject) => fdatasync(fd, (error) => (error === null ? resolve() : reject(error)))))
+            const sha256 = received === 0 ? EMPTY_SHA256 : yield* hasher.digestOf(path, 0, received).pipe(Effect.mapError(failed("hash")))
+            return { size: received, sha256, locator: key }
+          }),
+        (fd) => Effect.sync(() => closeSync(fd))
+      ).pipe(Effect.onError(() => Effect.sync(() => rmSync(path, { force: true }))))
     }
 
     const open: StorageShape["open"] = (key, window) =>
       attempt("read", key, async () => {
         const path = pathOf(key)
-        const { size } = await fsp.stat(path)
-        if (window === undefined) return { body: Bun.file(path), length: size }
-        if (window.offset + window.length > size) {
-          throw new Error(`window ${window.offset}+${window.length} exceeds the object's ${size} bytes`)
-        }
-        return { body: Bun.file(path).slice(window.offset, window.offset + window.length), length: window.length }
+        const stat = await fsp.stat(path)
+        const sizes = stat.isDirectory()
+          ? decodeManifest(JSON.parse(await Bun.file(NodePath.join(path, MANIFEST)).text())).sizes
+          : [stat.size]
+        const files = stat.isDirectory() ? sizes.map((_, i) => NodePath.join(path, String(i + 1))) : [path]
+        const size = sizes.reduce((sum, partSize) => sum + partSize, 0)
+        const { length, offset } = window ?? { offset: 0, length: size }
+        if (offset + length > size) throw new Error(`window ${offset}+${length} exceeds the object's ${size} bytes`)
+        // the pieces of the parts that the window covers
+        const pieces: Array<Blob> = []
+        let start = 0
+        sizes.forEach((partSize, i) => {
+          const from = Math.max(offset, start)
+          const to = Math.min(offset + length, start + partSize)
+          if (from < to) pieces.push(Bun.file(files[i] ?? "").slice(from - start, to - start))
+          start += partSize
+        })
+        // one piece is sent as a file (sendfile); several are streamed one after the other
+        const [only] = pieces
+        return { body: pieces.length === 1 && only !== undefined ? only : concatenated(pieces), length }
       })
 
     const listUploads: StorageShape["listUploads"] = attempt("list", "parts", async () => {
@@ -180,9 +198,12 @@ export const makeLocalStorage = (
       complete: ({ holder, parts, target }) => assembler.assemble(target, holder, parts),
       discardUpload: (target) =>
         assembler.forget(target.sessionId).pipe(
-          Effect.zipRight(attempt("delete", target.ref, () => fsp.rm(pathOf(target.ref), { recursive: true, force: true })))
+          Effect.zipRight(attempt("delete", target.ref, async () => {
+            await fsp.rm(pathOf(target.ref), { recursive: true, force: true })
+            durable.removed(target.ref)
+          }))
         ),
-      deleteObject: (key) => attempt("delete", key, () => fsp.rm(pathOf(key), { force: true })),
+      deleteObject: (key) => attempt("delete", key, () => fsp.rm(pathOf(key), { recursive: true, force: true })),
       listUploads,
       listObjects,
       open,

@@ -1,22 +1,34 @@
 /**
- * Assembles local final objects. The object is a new file, `parts/<session>/assembly.<id>`,
- * filled by the hashing worker with the recorded parts copied in order while it hashes them;
- * the finalize lease's holder then renames it to the object's own name. Parts are recorded
- * files that nothing writes any more, so the copy is exactly the bytes that were received.
+ * Assembles local final objects. An object is a directory of its own,
+ * `files/<xx>/<file>.<holder>/`, holding hard links to the recorded part files (`1`, `2`, …)
+ * and a manifest of their sizes: nothing is copied, and the bytes are the very files that
+ * were received, which nothing writes any more (each claim wrote a file of its own, and a
+ * writer whose claim lapsed writes only into its own, unrecorded file). The finalize lease's
+ * holder builds the directory under a temporary name and renames it into place.
  *
- * While parts are still arriving, whenever one is recorded here the parts now contiguous
- * from part 1 are appended in the background, so that completing only has to append what is
- * left. That is an optimization of one process and nothing more: when there is no work in
- * progress (another instance received the parts, the process restarted, something failed),
- * completion appends everything from the recorded parts.
+ * The object's SHA-256 comes from the hashing worker reading the parts back in order. While
+ * parts are still arriving, whenever one is recorded here the parts now contiguous from part 1
+ * are hashed in the background, so that completing only has to hash what is left. That is an
+ * optimization of one process and nothing more: when there is no work in progress (another
+ * instance received the parts, the process restarted, something failed), completion hashes
+ * everything from the recorded parts.
  */
-import { Effect, FiberSet, Option } from "effect"
+import { Effect, FiberSet, Option, Schema } from "effect"
 import * as fsp from "node:fs/promises"
 import * as NodePath from "node:path"
 import { makeKeyedLock } from "../KeyedLock"
-import type { Durable } from "./Durable"
+import { type Durable, fsyncFile } from "./Durable"
 import type { RegionDigest, RegionHasher } from "./RegionHasher"
 import { type ReceivedPart, StorageError, type StoredObject, type UploadTarget } from "./Storage"
+
+/** The file in an object's directory that lists its parts' sizes. */
+export const MANIFEST = "manifest.json"
+
+export const ObjectManifest = Schema.Struct({
+  /** Sizes of the parts, in order; part n is the file `n`. */
+  sizes: Schema.Array(Schema.Int.pipe(Schema.nonNegative()))
+})
+export type ObjectManifest = typeof ObjectManifest.Type
 
 /** Sessions followed at once; beyond this, completion does all the work (bounded memory and files). */
 const MAX_FOLLOWED = 256
@@ -63,11 +75,7 @@ export const makeLocalAssembler = (deps: {
     yield* Effect.addFinalizer(() => Effect.forEach(followed.values(), abandon, { discard: true }))
 
     const start = (target: UploadTarget) =>
-      Effect.gen(function*() {
-        const key = `${target.ref}/assembly.${Bun.randomUUIDv7()}`
-        const digest = yield* hasher.begin({ output: pathOf(key), fsync: deps.fsync }).pipe(Effect.mapError(failed("assemble", key)))
-        return { key, digest }
-      })
+      Effect.map(hasher.begin().pipe(Effect.mapError(failed("assemble", target.ref))), (digest) => ({ key: target.ref, digest }))
 
     const appendTo = (state: Followed, target: UploadTarget, part: ReceivedPart) =>
       Effect.gen(function*() {
@@ -118,7 +126,32 @@ export const makeLocalAssembler = (deps: {
         return state === undefined ? Effect.void : perSession.withLock(sessionId, abandon(state))
       })
 
-    /** The object from `parts` (all of them, in order); what was appended early is kept when it is a prefix. */
+    /**
+     * Makes the object `key` from `parts`: links them into a new directory with the manifest,
+     * syncs it, and renames it into place. The name is this holder's own, so the rename can
+     * replace nobody's object.
+     */
+    const linkObject = async (key: string, target: UploadTarget, parts: ReadonlyArray<ReceivedPart>) => {
+      const building = `${target.ref}/object.${Bun.randomUUIDv7()}`
+      await fsp.mkdir(pathOf(building))
+      await Promise.all(parts.map((part) => fsp.link(pathOf(part.locator), pathOf(`${building}/${part.partNumber}`))))
+      const manifest: ObjectManifest = { sizes: parts.map((part) => part.size) }
+      await Bun.write(pathOf(`${building}/${MANIFEST}`), JSON.stringify(manifest))
+      if (deps.fsync) {
+        await fsyncFile(pathOf(`${building}/${MANIFEST}`))
+        await durable.entries(building)
+      }
+      const directory = NodePath.dirname(key)
+      await durable.directory(directory)
+      await fsp.rename(pathOf(building), pathOf(key)).catch(async (error: NodeJS.ErrnoException) => {
+        // this holder made the object already (a complete repeated): the same parts, the same bytes
+        if (error.code !== "ENOTEMPTY" && error.code !== "EEXIST") throw error
+        await fsp.rm(pathOf(building), { recursive: true, force: true })
+      })
+      await durable.entries(directory)
+    }
+
+    /** The object from `parts` (all of them, in order); what was hashed early is kept when it is a prefix. */
     const assemble = (target: UploadTarget, holder: string, parts: ReadonlyArray<ReceivedPart>) =>
       perSession.withLock(target.sessionId, Effect.gen(function*() {
         const earlier = followed.get(target.sessionId)
@@ -134,16 +167,7 @@ export const makeLocalAssembler = (deps: {
           state.assembly = Option.none()
           const sha256 = yield* assembly.digest.digest.pipe(Effect.mapError(failed("assemble", assembly.key)))
           const key = deps.objectKey(target.fileId, holder)
-          const directory = NodePath.dirname(key)
-          yield* Effect.tryPromise({
-            try: async () => {
-              await durable.directory(directory)
-              // the name is this holder's own: renaming onto it can replace nobody's object
-              await fsp.rename(pathOf(assembly.key), pathOf(key))
-              await durable.entries(directory)
-            },
-            catch: failed("store", key)
-          })
+          yield* Effect.tryPromise({ try: () => linkObject(key, target, parts), catch: failed("store", key) })
           const size = parts.reduce((sum, part) => sum + part.size, 0)
           const stored: StoredObject = { backend: "local", bucket: Option.none(), key, size, sha256 }
           return stored

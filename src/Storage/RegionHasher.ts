@@ -56,15 +56,11 @@ export const makeRegionHasher = () => {
       worker.postMessage({ ...request, seq: current })
     })
 
-  /**
-   * A new digest, fed region by region, in order. With `output`, every byte hashed is also
-   * written, in order, to that new file, which `digest` syncs (when `fsync`) and closes and
-   * `drop` removes.
-   */
-  const begin = (options: { readonly output?: string; readonly fsync?: boolean } = {}): Effect.Effect<RegionDigest, Error> =>
+  /** A new digest, fed region by region, in order. */
+  const begin = (): Effect.Effect<RegionDigest, Error> =>
     Effect.suspend(() => {
       const id = ++ids
-      return Effect.as(call({ op: "begin", id, ...options }), {
+      return Effect.as(call({ op: "begin", id }), {
         append: (path: string, offset: number, size: number) =>
           Effect.asVoid(call({ op: "append", id, path, offset, size, quiet: false })),
         feed: (path: string, offset: number, size: number) => post({ op: "append", id, path, offset, size, quiet: true }),
@@ -74,13 +70,18 @@ export const makeRegionHasher = () => {
       })
     })
 
+  /** The digest of `size` bytes at `offset` of `path`, in one round trip. */
+  const digestOf = (path: string, offset: number, size: number): Effect.Effect<string, Error> =>
+    Effect.flatMap(call({ op: "region", path, offset, size }), (reply) =>
+      reply.ok && reply.digest !== undefined ? Effect.succeed(reply.digest) : Effect.fail(new Error("no digest")))
+
   /** Stops the worker; a later request would start a new one. */
   const close = () => {
     worker?.terminate()
     worker = undefined
   }
 
-  return { begin, close }
+  return { begin, digestOf, close }
 }
 
 export type RegionHasher = ReturnType<typeof makeRegionHasher>

@@ -223,3 +223,16 @@ export const bytes = (length: number, seed = 1): Uint8Array<ArrayBuffer> => {
 export const sha256Hex = (data: Uint8Array | string): string =>
   new Bun.CryptoHasher("sha256").update(data).digest("hex")
 
+
+/**
+ * The bytes a local final object holds, read straight from DATA_DIR: a directory of linked
+ * parts (1, 2, … in manifest order), or a plain file (objects stored before that).
+ */
+export const localObjectBytes = async (dataDir: string, key: string): Promise<Uint8Array> => {
+  const path = join(dataDir, "storage", key)
+  const manifest = Bun.file(join(path, "manifest.json"))
+  if (!(await manifest.exists())) return Bun.file(path).bytes()
+  const { sizes }: { sizes: Array<number> } = await manifest.json()
+  const parts = await Promise.all(sizes.map((_, i) => Bun.file(join(path, String(i + 1))).bytes()))
+  return new Uint8Array(Buffer.concat(parts))
+}
