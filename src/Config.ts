@@ -2,7 +2,7 @@
  * Every setting of the service, read once with Effect `Config` from the environment.
  * Names are part of the contract (README.md, "Configuration"); sizes are bytes, durations seconds.
  */
-import { Config, Context, Duration, Layer, Option, Redacted } from "effect"
+import { Config, ConfigError, Context, Duration, Either, Layer, Option, Redacted } from "effect"
 
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
@@ -54,6 +54,29 @@ export interface S3Settings {
   readonly minPartSize: number
 }
 
+export type CorsOrigins =
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Any" }
+  | { readonly _tag: "Listed"; readonly origins: ReadonlyArray<string> }
+
+/** `https://a.example, http://localhost:3000` → the origins as browsers send them; `*` → any. */
+const corsOrigins = optionalString("CORS_ORIGINS").pipe(
+  Config.mapOrFail((raw) => {
+    if (Option.isNone(raw)) return Either.right<CorsOrigins>({ _tag: "None" })
+    const listed = raw.value.split(",").map((origin) => origin.trim()).filter((origin) => origin !== "")
+    if (listed.includes("*")) return Either.right<CorsOrigins>({ _tag: "Any" })
+    const origins: Array<string> = []
+    for (const origin of listed) {
+      const parsed = URL.canParse(origin) ? new URL(origin) : undefined
+      if (parsed === undefined || parsed.origin !== origin.replace(/\/$/, "")) {
+        return Either.left(ConfigError.InvalidData([], `CORS_ORIGINS: ${origin} is not an origin such as https://app.example.com`))
+      }
+      origins.push(parsed.origin)
+    }
+    return Either.right<CorsOrigins>({ _tag: "Listed", origins })
+  })
+)
+
 export interface WebhookSettings {
   readonly url: Option.Option<string>
   readonly secret: Option.Option<Redacted.Redacted<string>>
@@ -92,6 +115,8 @@ export interface PortalSettings {
   /** How often the background sweep also lists the store's objects to remove those no file owns. */
   readonly storageGcInterval: Duration.Duration
   readonly webhook: WebhookSettings
+  /** Origins whose pages may call the API from a browser: a list, or "*" for any. */
+  readonly corsOrigins: CorsOrigins
 }
 
 export const settingsConfig: Config.Config<PortalSettings> = Config.all({
@@ -155,6 +180,7 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
   ),
   sweepInterval: seconds("SWEEP_INTERVAL", 60),
   storageGcInterval: seconds("STORAGE_GC_INTERVAL", 3600),
+  corsOrigins,
   webhook: Config.all({
     url: optionalString("WEBHOOK_URL"),
     secret: Config.option(Config.redacted("WEBHOOK_SECRET")),

@@ -10,6 +10,7 @@ import { BatchesLive } from "./Batches/Http"
 import { PortalConfig } from "./Config"
 import { FilesLive } from "./Files/Http"
 import { HealthLive } from "./Health/Http"
+import { cors } from "./Cors"
 import { ErrorMappingLive } from "./HttpErrors"
 import { boundedBodies } from "./HttpLimits"
 import { PartsLive } from "./Parts/Http"
@@ -31,7 +32,9 @@ export const DocsLive = Layer.mergeAll(
 )
 
 /** Serves the API on whatever HttpServer is provided (Bun's listener, or a test one). */
-export const HttpAppLive = HttpApiBuilder.serve((app) => HttpMiddleware.logger(boundedBodies(app))).pipe(
+export const HttpAppLive = Layer.unwrapEffect(Effect.map(PortalConfig, (config) =>
+  HttpApiBuilder.serve((app) => HttpMiddleware.logger(cors(config.corsOrigins)(boundedBodies(app))))
+)).pipe(
   Layer.provide(DocsLive),
   Layer.provide(WebLive),
   Layer.provide(ErrorMappingLive),
