@@ -13,6 +13,7 @@ import { HealthLive } from "./Health/Http"
 import { cors } from "./Cors"
 import { ErrorMappingLive } from "./HttpErrors"
 import { boundedBodies } from "./HttpLimits"
+import { InFlight } from "./Shutdown"
 import { PartsLive } from "./Parts/Http"
 import { QuotaLive } from "./Quota/Http"
 import { SessionsLive } from "./Sessions/Http"
@@ -32,9 +33,11 @@ export const DocsLive = Layer.mergeAll(
 )
 
 /** Serves the API on whatever HttpServer is provided (Bun's listener, or a test one). */
-export const HttpAppLive = Layer.unwrapEffect(Effect.map(PortalConfig, (config) =>
-  HttpApiBuilder.serve((app) => HttpMiddleware.logger(cors(config.corsOrigins)(boundedBodies(app))))
-)).pipe(
+export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
+  const config = yield* PortalConfig
+  const inFlight = yield* InFlight
+  return HttpApiBuilder.serve((app) => HttpMiddleware.logger(inFlight.track(cors(config.corsOrigins)(boundedBodies(app)))))
+})).pipe(
   Layer.provide(DocsLive),
   Layer.provide(WebLive),
   Layer.provide(ErrorMappingLive),

@@ -13,6 +13,7 @@ import { SweeperBackground, Sweeper } from "./Sweeper/Sweeper"
 import { PortalConfig } from "./Config"
 import { DatabaseLive } from "./Sql"
 import { LocalStorageLive } from "./Storage/Local"
+import { InFlight } from "./Shutdown"
 import { S3StorageLive } from "./Storage/S3"
 
 /** The configured storage: the local filesystem under DATA_DIR, or an S3-compatible bucket. */
@@ -31,7 +32,8 @@ export const DomainLive = Layer.mergeAll(
   Quota.Default,
   Sweeper.Default,
   Outbox.Default,
-  Relay.Default
+  Relay.Default,
+  InFlight.Default
 )
 
 /** What every instance runs in the background while it serves: the sweeper and the relay. */

@@ -1,4 +1,7 @@
-/** Starts the service: migrate, listen, bootstrap the first admin, serve HTTP, sweep and relay in the background. */
+/**
+ * Starts the service: migrate, listen, bootstrap the first admin, serve HTTP, sweep and relay
+ * in the background; on SIGTERM or SIGINT, drain and stop (Shutdown.ts), exiting 0.
+ */
 import { HttpServer } from "@effect/platform"
 import { BunContext, BunRuntime } from "@effect/platform-bun"
 import { Effect, Layer, Option, Redacted } from "effect"
@@ -7,6 +10,7 @@ import { PortalConfig } from "./Config"
 import { BunServerLive, HttpAppLive } from "./Http"
 import { BackgroundLive, ServicesLive } from "./Layers"
 import { LoggerLive } from "./Logging"
+import { DrainOnShutdownLive } from "./Shutdown"
 
 /**
  * On a fresh database, create the admin and print its token; it is never shown again. It
@@ -27,7 +31,12 @@ const BootstrapLive = Layer.effectDiscard(
   )
 )
 
-const MainLive = Layer.mergeAll(HttpAppLive.pipe(HttpServer.withLogAddress), BootstrapLive, BackgroundLive).pipe(
+/**
+ * Built in this order, closed in the reverse: the listener and the API first; then, on top,
+ * the first admin, the background work and the drain. On SIGTERM the drain closes first.
+ */
+const MainLive = Layer.mergeAll(BootstrapLive, BackgroundLive, DrainOnShutdownLive).pipe(
+  Layer.provideMerge(HttpAppLive.pipe(HttpServer.withLogAddress)),
   Layer.provide(BunServerLive),
   Layer.provide(ServicesLive),
   Layer.provide(PortalConfig.layer),

@@ -138,6 +138,15 @@ export class EventNotRetryable extends Schema.TaggedError<EventNotRetryable>()(
   HttpApiSchema.annotations({ status: 409, description: "Only FAILED events can be retried" })
 ) {}
 
+export class UserNameTaken extends Schema.TaggedError<UserNameTaken>()(
+  "UserNameTaken",
+  { ...Message, user_name: Schema.String },
+  HttpApiSchema.annotations({ status: 409, description: "Another user already has this name" })
+) {
+  static of = (name: string) =>
+    new UserNameTaken({ message: `a user named ${JSON.stringify(name)} already exists`, user_name: name })
+}
+
 // 410 / 413 / 415 ------------------------------------------------------------------------------
 
 export class SessionExpired extends Schema.TaggedError<SessionExpired>()(
@@ -262,6 +271,12 @@ export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()
   "ServiceUnavailable",
   { ...Message, component: Schema.Literal("database", "storage") },
   HttpApiSchema.annotations({ status: 503, description: "The database or the storage is unavailable" })
+) {}
+
+export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()(
+  "ShuttingDown",
+  { ...Message },
+  HttpApiSchema.annotations({ status: 503, description: "The instance is shutting down; send the request again (to another instance)" })
 ) {}
 
 // download ----------------------------------------------------------------------------------------
