@@ -139,6 +139,7 @@ export interface PortalSettings {
   /** How often the background sweep also lists the store's objects to remove those no file owns. */
   readonly storageGcInterval: Duration.Duration
   readonly webhook: WebhookSettings
+  readonly jwt: JwtSettings
   /** How long a stopping instance lets the requests under way finish. */
   readonly shutdownTimeout: Duration.Duration
   /** Origins whose pages may call the API from a browser: a list, or "*" for any. */
@@ -211,7 +212,9 @@ const jwtKeySource: Config.Config<Option.Option<JwtKeySource>> = Config.all({
 }).pipe(
   Config.validate({
     message: "set only one of AUTH_JWT_JWKS_URL, AUTH_JWT_PUBLIC_KEY and AUTH_JWT_SECRET",
-    validation: (sources) => [sources.jwksUrl, sources.publicKey, sources.secret].filter(Option.isSome).length <= 1
+    validation: (sources) =>
+      [Option.isSome(sources.jwksUrl), Option.isSome(sources.publicKey), Option.isSome(sources.secret)]
+        .filter((isSet) => isSet).length <= 1
   }),
   Config.map(({ jwksUrl, publicKey, secret }): Option.Option<JwtKeySource> =>
     Option.firstSomeOf<JwtKeySource>([

@@ -4,7 +4,8 @@
  *   `upload <path>... [--parallel N] [--chunk-size B]`, `download <file-id> [-o path] [--force]`.
  * - Operator commands, on the database with the server's configuration (DATABASE_URL /
  *   DATA_DIR): `users create <name> [--admin] [--quota <bytes>]`, `users set-quota <name> <bytes>`,
- *   `tokens issue <name>`, `tokens revoke <token-id>`, `sweep` and `migrate`.
+ *   `users list`, `tokens issue <name>`, `tokens revoke <token-id>`, `tokens list <name>`, `sweep`
+ *   and `migrate`.
  * Each command gets the layer it needs when it runs, so `--help` and the client commands never
  * open the database.
  */
@@ -12,6 +13,7 @@ import { Args, Command, Options, ValidationError } from "@effect/cli"
 import { BunContext, BunRuntime } from "@effect/platform-bun"
 import { defaultTeardown } from "@effect/platform/Runtime"
 import { Cause, Console, Effect, Exit, Layer, Option, Redacted } from "effect"
+import { formatTokens, formatUsers } from "./Admin/Listings"
 import { Users } from "./Auth/Users"
 import * as Download from "./Client/Download"
 import { ClientError } from "./Client/Errors"
@@ -63,9 +65,14 @@ const usersSetQuota = Command.make(
     })
 ).pipe(Command.withDescription("change a user's quota"))
 
+const usersList = Command.make("list", {}, () =>
+  Effect.gen(function*() {
+    yield* Console.log(formatUsers(yield* (yield* Users).everyUser))
+  })).pipe(Command.withDescription("list every user, newest first: id, admin flag, quota, creation time, name"))
+
 const users = Command.make("users").pipe(
   Command.withDescription("manage users"),
-  Command.withSubcommands([usersCreate, usersSetQuota]),
+  Command.withSubcommands([usersCreate, usersSetQuota, usersList]),
   Command.provide(OperatorLive)
 )
 
@@ -94,9 +101,14 @@ const tokensRevoke = Command.make(
     })
 ).pipe(Command.withDescription("revoke an API token; requests using it get 401 from now on"))
 
+const tokensList = Command.make("list", { name: userName }, ({ name }) =>
+  Effect.gen(function*() {
+    yield* Console.log(formatTokens(yield* (yield* Users).everyTokenOf(name)))
+  })).pipe(Command.withDescription("list a user's API tokens, newest first, revoked ones included (never their secrets)"))
+
 const tokens = Command.make("tokens").pipe(
   Command.withDescription("manage API tokens"),
-  Command.withSubcommands([tokensIssue, tokensRevoke]),
+  Command.withSubcommands([tokensIssue, tokensRevoke, tokensList]),
   Command.provide(OperatorLive)
 )
 

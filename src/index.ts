@@ -2,12 +2,22 @@
  * Ingest Portal as a library: the HTTP contract (for typed clients and OpenAPI), the domain
  * schemas and errors, and the layers an Effect application composes to embed the service.
  */
-export { AdminApi, OutboxPage } from "./Admin/Api"
+export {
+  AdminApi,
+  CreatedUser,
+  CreateUserRequest,
+  IssueTokenRequest,
+  OutboxPage,
+  TokenPage,
+  UpdateUserRequest,
+  UserPage
+} from "./Admin/Api"
 export { Api } from "./Api"
 export { AccountApi } from "./Auth/Api"
 export { Authentication } from "./Auth/Authentication"
 export { CurrentUser } from "./Domain/CurrentUser"
 export { AuthenticationLive } from "./Auth/Http"
+export { type ExternalIdentity, JwtVerifier } from "./Auth/Jwt"
 export { Users } from "./Auth/Users"
 export { BatchesApi } from "./Batches/Api"
 export { Batches } from "./Batches/Batches"

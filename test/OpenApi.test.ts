@@ -17,8 +17,11 @@ describe("the OpenAPI document", () => {
   it("documents every endpoint", () => {
     const operations = Object.entries(spec.paths).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`))
     expect(operations.sort()).toEqual([
+      "DELETE /admin/tokens/{id}",
       "DELETE /uploads/sessions/{id}",
       "GET /admin/outbox",
+      "GET /admin/users",
+      "GET /admin/users/{id}/tokens",
       "GET /batches",
       "GET /batches/{id}",
       "GET /batches/{id}/files",
@@ -29,8 +32,11 @@ describe("the OpenAPI document", () => {
       "GET /quota",
       "GET /uploads/sessions",
       "GET /uploads/sessions/{id}",
+      "PATCH /admin/users/{id}",
       "POST /admin/outbox/{id}/retry",
       "POST /admin/sweep",
+      "POST /admin/users",
+      "POST /admin/users/{id}/tokens",
       "POST /batches",
       "POST /uploads/sessions",
       "POST /uploads/sessions/{id}/complete",

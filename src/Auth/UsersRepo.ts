@@ -1,16 +1,13 @@
 /** SQL for users and API tokens. */
 import { SqlClient } from "@effect/sql"
-import { Data, Effect, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { Timestamp } from "../Domain/Common"
+import { UserNameTaken } from "../Domain/Errors"
 import { TokenId, UserId } from "../Domain/Ids"
 import { ApiToken, User } from "../Domain/User"
-import { findOne, insertUnique, single } from "../Repo"
+import { findAll, findOne, insertUnique, single } from "../Repo"
 
-export class UserNameTaken extends Data.TaggedError("UserNameTaken")<{ readonly name: string }> {
-  override get message() {
-    return `a user named ${JSON.stringify(this.name)} already exists`
-  }
-}
+export { UserNameTaken } from "../Domain/Errors"
 
 /** A token joined with its owner, as authentication needs it. */
 export const TokenOwner = Schema.Struct({
@@ -28,6 +25,13 @@ const NewToken = Schema.Struct({
   created_at: Timestamp
 })
 
+/** An identity of the external identity provider: `iss` ("" when absent) and `sub`. */
+const ExternalIdentityKey = Schema.Struct({ external_issuer: Schema.String, external_subject: Schema.String })
+
+const ExternalUser = Schema.Struct({ ...User.fields, ...ExternalIdentityKey.fields })
+
+const Keyset = { beforeId: Schema.NullOr(UserId), limit: Schema.Int }
+
 export class UsersRepo extends Effect.Service<UsersRepo>()("Portal/UsersRepo", {
   effect: Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -37,13 +41,45 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("Portal/UsersRepo", {
       insertUser: insertUnique(
         { Request: User, Result: User, execute: (user) => sql`INSERT INTO users ${sql.insert(user)} RETURNING *` },
         "users_name_key",
-        (user) => new UserNameTaken({ name: user.name })
+        (user) => UserNameTaken.of(user.name)
       ),
+
+      /**
+       * None when nothing was inserted: the name is taken, or another request created a user
+       * for this identity first (the caller looks the identity up again to tell which).
+       */
+      insertExternalUser: findOne({
+        Request: ExternalUser,
+        Result: User,
+        execute: (user) => sql`INSERT INTO users ${sql.insert(user)} ON CONFLICT DO NOTHING RETURNING *`
+      }),
+
+      findByExternalIdentity: findOne({
+        Request: ExternalIdentityKey,
+        Result: User,
+        execute: ({ external_issuer, external_subject }) =>
+          sql`SELECT * FROM users WHERE external_issuer = ${external_issuer} AND external_subject = ${external_subject}`
+      }),
 
       findByName: findOne({
         Request: Schema.String,
         Result: User,
         execute: (name) => sql`SELECT * FROM users WHERE name = ${name}`
+      }),
+
+      findById: findOne({
+        Request: UserId,
+        Result: User,
+        execute: (id) => sql`SELECT * FROM users WHERE id = ${id}`
+      }),
+
+      /** Newest first, keyset pagination. */
+      list: findAll({
+        Request: Schema.Struct(Keyset),
+        Result: User,
+        execute: ({ beforeId, limit }) =>
+          sql`SELECT * FROM users ${beforeId === null ? sql`` : sql`WHERE id < ${beforeId}`}
+               ORDER BY id DESC LIMIT ${limit}`
       }),
 
       count: sql<{ count: number }>`SELECT count(*)::int AS count FROM users`.pipe(
@@ -56,6 +92,16 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("Portal/UsersRepo", {
         Result: User,
         execute: ({ name, quota_bytes }) =>
           sql`UPDATE users SET quota_bytes = ${quota_bytes} WHERE name = ${name} RETURNING *`
+      }),
+
+      /** Changes what is given (a null leaves the column as it is). */
+      update: findOne({
+        Request: Schema.Struct({ id: UserId, quota_bytes: Schema.NullOr(Schema.Number), is_admin: Schema.NullOr(Schema.Boolean) }),
+        Result: User,
+        execute: ({ id, is_admin, quota_bytes }) =>
+          sql`UPDATE users SET quota_bytes = coalesce(${quota_bytes}::bigint, quota_bytes),
+                               is_admin = coalesce(${is_admin}::boolean, is_admin)
+               WHERE id = ${id} RETURNING *`
       }),
 
       insertToken: single({
@@ -71,6 +117,16 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("Portal/UsersRepo", {
           sql`SELECT u.*, t.id AS token_id, t.secret_sha256, t.revoked_at AS token_revoked_at
                 FROM api_tokens t JOIN users u ON u.id = t.user_id
                WHERE t.secret_sha256 = ${secretSha256}`
+      }),
+
+      /** A user's tokens, newest first, keyset pagination; never their digests. */
+      listTokens: findAll({
+        Request: Schema.Struct({ userId: UserId, beforeId: Schema.NullOr(TokenId), limit: Schema.Int }),
+        Result: ApiToken,
+        execute: ({ beforeId, limit, userId }) =>
+          sql`SELECT ${tokenColumns} FROM api_tokens
+               WHERE user_id = ${userId} ${beforeId === null ? sql`` : sql`AND id < ${beforeId}`}
+               ORDER BY id DESC LIMIT ${limit}`
       }),
 
       revokeToken: findOne({

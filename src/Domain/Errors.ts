@@ -32,7 +32,7 @@ export class ChunkSizeOutOfBounds extends Schema.TaggedError<ChunkSizeOutOfBound
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
   "Unauthorized",
   { ...Message },
-  HttpApiSchema.annotations({ status: 401, description: "Missing, malformed, unknown or revoked bearer token" })
+  HttpApiSchema.annotations({ status: 401, description: "Missing, malformed, unknown or revoked API token, or a JWT that failed verification (signature, expiry, issuer, audience)" })
 ) {}
 
 export class Forbidden extends Schema.TaggedError<Forbidden>()(
