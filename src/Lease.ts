@@ -61,7 +61,7 @@ export const whileHeld = <L>(options: {
     options.renew.pipe(
       Effect.delay(options.timing.renewEvery),
       Effect.repeat({ while: (kept) => kept }),
-      Effect.zipRight(Effect.fail(options.lost()))
+      Effect.zipRight(Effect.failSync(options.lost))
     )
   )
   return Effect.raceFirst(work, keepRenewing)

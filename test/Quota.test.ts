@@ -66,6 +66,31 @@ describe("quota", () => {
     expect(await quota(token)).toEqual({ limit_bytes: 100, used_bytes: 0, reserved_bytes: 0, remaining_bytes: 100 })
   })
 
+  it("keeps the reserved counter equal to the open sessions' sizes, whatever ends them", async () => {
+    const { token, user } = await app.createUser({ quota: 1000 })
+    const counter = async () => {
+      const [row] = await app.sql(
+        `SELECT u.reserved_bytes::int AS counted,
+                (SELECT coalesce(sum(total_size_bytes), 0)::int FROM upload_sessions s
+                  WHERE s.created_by = u.id AND s.status IN ('INIT', 'IN_PROGRESS')) AS summed
+           FROM users u WHERE u.id = $1`,
+        [user.id]
+      )
+      return row
+    }
+    const sizes = [10, 20, 30, 40, 50]
+    const sessions = await Promise.all(sizes.map((size) => app.createSession(token, { total_size_bytes: size, chunk_size_bytes: size })))
+    expect(await counter()).toEqual({ counted: 150, summed: 150 })
+    const [stored, aborted, failed, started] = sessions.map((created) => created.body.id)
+    await app.putPart(token, stored, 1, bytes(10))
+    expect((await app.complete(token, stored)).status).toBe(200)
+    expect((await app.request("DELETE", `/uploads/sessions/${aborted}`, { token })).status).toBe(200)
+    await app.sql("UPDATE upload_sessions SET status = 'FAILED', failure_reason = 'expired' WHERE id = $1", [failed])
+    await app.putPart(token, started, 1, bytes(40))
+    expect(await counter()).toEqual({ counted: 90, summed: 90 })
+    expect(await quota(token)).toEqual({ limit_bytes: 1000, used_bytes: 10, reserved_bytes: 90, remaining_bytes: 900 })
+  })
+
   it("follows a quota changed while the user is working", async () => {
     const { token, user } = await app.createUser({ quota: 10 })
     await app.sql("UPDATE users SET quota_bytes = 500 WHERE id = $1", [user.id])

@@ -42,6 +42,11 @@ describe("the sweeper", () => {
     expect(open.body.items.find((s: { id: string }) => s.id === started.body.id)).toMatchObject({ expired: true })
 
     expect((await sweep()).body).toEqual({ expired_sessions: 2, staging_removed: 0, objects_removed: 0 })
+    // released once: by the sweep, not again on top of the expiry already subtracted
+    expect((await app.request("GET", "/quota", { token: alice.token })).body.reserved_bytes).toBe(0)
+    const next = await app.createSession(alice.token, { total_size_bytes: 30, chunk_size_bytes: 10 })
+    expect(next.body.quota.reserved_bytes).toBe(30)
+    expect((await app.request("DELETE", `/uploads/sessions/${next.body.id}`, { token: alice.token })).status).toBe(200)
     for (const id of [started.body.id, idle.body.id]) {
       const view = await app.getSession(alice.token, id)
       expect(view.body).toMatchObject({ status: "FAILED", failure_reason: "expired", expired: false, file: { status: "FAILED" } })

@@ -16,6 +16,11 @@ export class QuotaReport extends Schema.Class<QuotaReport>("Quota")({
       remaining_bytes: Math.max(0, limit - used - reserved)
     })
 
+  /** The report once `bytes` more are reserved. */
+  reserving(bytes: number): QuotaReport {
+    return QuotaReport.of(this.limit_bytes, this.used_bytes, this.reserved_bytes + bytes)
+  }
+
   /** The refusal of a reservation of `bytes`, if they do not fit. */
   refusal(bytes: number): Option.Option<QuotaExceeded> {
     if (this.remaining_bytes >= bytes) return Option.none()

@@ -1,7 +1,8 @@
 /**
  * SQL for quotas. What a user has spent for good is the stored_bytes counter of their row,
- * kept by the transaction that stores a file; what they have reserved is the sum over their
- * open, unexpired sessions (few, and found through a partial index).
+ * kept by the transaction that stores a file; what they have reserved is the reserved_bytes
+ * counter, kept by triggers on upload_sessions (migration 0005), less their open sessions
+ * already past expiry that the sweeper has not ended yet (few, found through a partial index).
  */
 import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
@@ -21,8 +22,8 @@ export class QuotaRepo extends Effect.Service<QuotaRepo>()("Portal/QuotaRepo", {
         Result: Usage,
         execute: ({ now, userId }) =>
           sql`SELECT u.quota_bytes AS limit, u.stored_bytes AS used,
-                     (SELECT coalesce(sum(s.total_size_bytes), 0)::bigint FROM upload_sessions s
-                       WHERE s.created_by = u.id AND ${sessionIsOpen(sql, "s.status")} AND s.expires_at > ${now}
+                     u.reserved_bytes - (SELECT coalesce(sum(s.total_size_bytes), 0)::bigint FROM upload_sessions s
+                       WHERE s.created_by = u.id AND ${sessionIsOpen(sql, "s.status")} AND s.expires_at <= ${now}
                      ) AS reserved
                 FROM users u WHERE u.id = ${userId}`
       }),

@@ -11,6 +11,7 @@ import { FileId, newId, SessionId, type UserId } from "../Domain/Ids"
 import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
 import { FailureReason, OPEN_STATUSES, type PartRange, type SessionStatus } from "../Domain/Session"
 import { Files } from "../Files/Files"
+import type { QuotaReport } from "../Domain/Quota"
 import { Quota } from "../Quota/Quota"
 import { someOrFail } from "../Repo"
 import { inTransaction } from "../Sql"
@@ -18,7 +19,7 @@ import { Storage } from "../Storage/Storage"
 import { CreatedSession, type CreateSessionRequest, SessionPage, UploadLimits } from "./Api"
 import { SessionLifecycle } from "./Lifecycle"
 import { effectiveLimits, planSession } from "./Rules"
-import { SessionsRepo } from "./SessionsRepo"
+import { SessionsRepo, type SessionWithFile } from "./SessionsRepo"
 import { toSummary, toView } from "./View"
 
 export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
@@ -71,6 +72,10 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
         const { chunkSize, parts } = yield* planSession(config.limits, storage.limits, request)
         const requestFingerprint = fingerprint({ ...request, chunk_size_bytes: chunkSize })
 
+        type Outcome =
+          | { readonly created: false; readonly id: SessionId }
+          | { readonly created: true; readonly row: SessionWithFile; readonly quota: QuotaReport }
+
         const createOnce = inTransaction(Effect.gen(function*() {
           const current = yield* quota.lock(user.id)
           if (Option.isSome(idempotencyKey)) {
@@ -83,7 +88,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
                   session_id: earlier.value.id
                 })
               }
-              return { created: false, id: earlier.value.id }
+              return { created: false, id: earlier.value.id } satisfies Outcome
             }
           }
           yield* quota.ensureRoom(current, request.total_size_bytes)
@@ -127,18 +132,25 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
             updated_at: now,
             request_fingerprint: requestFingerprint
           })
-          return { created: true, id: session.id }
+          // the quota is locked: what it says now, plus this reservation, is exact
+          const after = current.reserving(request.total_size_bytes)
+          return { created: true, row: { session, file }, quota: after } satisfies Outcome
         }))
 
         // the quota lock makes a key collision unlikely; if one still happens, the retry sees the winner
-        const outcome = yield* createOnce.pipe(
+        const outcome: Outcome = yield* createOnce.pipe(
           Effect.catchTag("IdempotencyKeyTaken", () => createOnce),
           Effect.catchTag("IdempotencyKeyTaken", (error) => Effect.die(error))
         )
-        const session = yield* view(outcome.id)
+        // a new session has no parts yet: shown from the rows just written, without reading them back
+        const session = outcome.created ? toView(outcome.row, [], yield* DateTime.now) : yield* view(outcome.id)
         return {
           created: outcome.created,
-          session: new CreatedSession({ ...session, limits: uploadLimits, quota: yield* quota.report(user.id) })
+          session: new CreatedSession({
+            ...session,
+            limits: uploadLimits,
+            quota: outcome.created ? outcome.quota : yield* quota.report(user.id)
+          })
         }
       }).pipe(Effect.withSpan("Sessions.create"))
 

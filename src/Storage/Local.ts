@@ -54,6 +54,9 @@ const concatenated = (pieces: ReadonlyArray<Blob>): ReadableStream<Uint8Array> =
 
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
+/** Parts up to this size are hashed on the event loop as they arrive (a few hundred microseconds). */
+const INLINE_HASH_MAX = 1024 * 1024
+
 /**
  * Local storage over `hasher`, a hashing worker the caller owns. `onDirectorySync` sees every
  * directory synced (for tests).
@@ -105,8 +108,9 @@ export const makeLocalStorage = (
 
     /**
      * Receives the body into the claim's own file, one write per chunk as it arrives (writes
-     * land in the page cache, so they do not hold the event loop up). The part's digest is
-     * then computed by the hashing worker from what the file holds, beside the event loop.
+     * land in the page cache, so they do not hold the event loop up). The digest of a large
+     * part is then computed by the hashing worker from what the file holds, beside the event
+     * loop; a small one's on the way in.
      */
     const writePart: StorageShape["writePart"] = ({ body, claim, observe, partNumber, size, target }) => {
       const key = `${target.ref}/${partNumber}.${claim}`
@@ -117,7 +121,10 @@ export const makeLocalStorage = (
         (fd) =>
           Effect.gen(function*() {
             let position = 0
+            // a small part is hashed as it arrives: cheaper than a round trip to the worker
+            const inline = size <= INLINE_HASH_MAX ? new Bun.CryptoHasher("sha256") : undefined
             const received = yield* consumeBody(body, size, (chunk) => {
+              inline?.update(chunk)
               try {
                 let written = 0
                 while (written < chunk.byteLength) {
@@ -129,7 +136,11 @@ export const makeLocalStorage = (
               position += chunk.byteLength
             }, observe)
             if (options.fsync) yield* attempt("fsync", key, () => new Promise<void>((resolve, reject) => fdatasync(fd, (error) => (error === null ? resolve() : reject(error)))))
-            const sha256 = received === 0 ? EMPTY_SHA256 : yield* hasher.digestOf(path, 0, received).pipe(Effect.mapError(failed("hash")))
+            const sha256 = inline !== undefined
+              ? inline.digest("hex")
+              : received === 0
+              ? EMPTY_SHA256
+              : yield* hasher.digestOf(path, 0, received).pipe(Effect.mapError(failed("hash")))
             return { size: received, sha256, locator: key }
           }),
         (fd) => Effect.sync(() => closeSync(fd))
