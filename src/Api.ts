@@ -6,9 +6,11 @@ import { HttpApi, OpenApi } from "@effect/platform"
 import { AdminApi } from "./Admin/Api"
 import { AccountApi } from "./Auth/Api"
 import { BatchesApi } from "./Batches/Api"
-import { InternalError, RequestTooLarge, ServiceUnavailable } from "./Domain/Errors"
+import { documentForClients } from "./ApiDocs/Document"
+import { InternalError, RequestTooLarge, ServiceUnavailable, ShuttingDown } from "./Domain/Errors"
 import { FilesApi } from "./Files/Api"
 import { HealthApi } from "./Health/Api"
+import { documentRequestId } from "./Operations/RequestIdDocs"
 import { PartsApi } from "./Parts/Api"
 import { QuotaApi } from "./Quota/Api"
 import { SessionsApi } from "./Sessions/Api"
@@ -25,11 +27,17 @@ export class Api extends HttpApi.make("ingest-portal")
   .addError(RequestTooLarge)
   .addError(InternalError)
   .addError(ServiceUnavailable)
+  .addError(ShuttingDown)
+  .annotate(OpenApi.Transform, (spec) => documentForClients(documentRequestId(spec)))
   .annotate(OpenApi.Title, "Ingest Portal")
   .annotate(OpenApi.Version, "0.1.0")
   .annotate(
     OpenApi.Description,
     "Resumable, chunked file uploads: create a session, PUT its parts in any order and in parallel, " +
-      "complete it into storage with a verified SHA-256."
+      "complete it into storage with a verified SHA-256.\n\n" +
+      "Every endpoint but /health needs `Authorization: Bearer <token>`. Errors are JSON with a stable " +
+      "`_tag`, a human `message` and the fields that help; responses carry an `X-Request-Id`."
   )
+  // relative: the document is served by the instance it describes, whatever its address
+  .annotate(OpenApi.Servers, [{ url: "/", description: "The server that serves this document" }])
 {}

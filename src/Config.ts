@@ -144,6 +144,8 @@ export interface PortalSettings {
   readonly shutdownTimeout: Duration.Duration
   /** Origins whose pages may call the API from a browser: a list, or "*" for any. */
   readonly corsOrigins: CorsOrigins
+  /** When set, GET /metrics needs `Authorization: Bearer <it>`. */
+  readonly metricsToken: Option.Option<Redacted.Redacted<string>>
 }
 
 /**
@@ -287,6 +289,13 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
   sweepInterval: seconds("SWEEP_INTERVAL", 60),
   storageGcInterval: seconds("STORAGE_GC_INTERVAL", 3600),
   corsOrigins,
+  metricsToken: optionalString("METRICS_TOKEN").pipe(
+    Config.validate({
+      message: "METRICS_TOKEN must be 16 to 256 visible ASCII characters (no spaces)",
+      validation: Option.match({ onNone: () => true, onSome: (token) => /^[\x21-\x7e]{16,256}$/.test(token) })
+    }),
+    Config.map(Option.map(Redacted.make))
+  ),
   shutdownTimeout: seconds("SHUTDOWN_TIMEOUT", 25),
   webhook: Config.all({
     url: optionalString("WEBHOOK_URL"),

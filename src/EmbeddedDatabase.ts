@@ -13,15 +13,15 @@
  *   atomically and released by the kernel when the process dies, however it dies.
  */
 import { SqlError } from "@effect/sql/SqlError"
-import { PgClient } from "@effect/sql-pg"
 import { PGlite } from "@electric-sql/pglite"
 import { NodeFS } from "@electric-sql/pglite/nodefs"
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket"
 import { dlopen } from "bun:ffi"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer } from "effect"
 import fs, { chmodSync, closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as NodePath from "node:path"
+import { pooledPgLayer } from "./Operations/DatabasePool"
 import { pgTypes } from "./PgTypes"
 
 export interface EmbeddedOptions {
@@ -164,15 +164,15 @@ export const embeddedLayer = (options: EmbeddedOptions) =>
           await db.close()
         })
       )
-      return PgClient.layer({
+      return pooledPgLayer({
         host: socket.path,
         port: 5432,
-        username: "postgres",
+        user: "postgres",
         database: "postgres",
-        password: Redacted.make(""),
-        maxConnections: 1,
+        password: "",
+        max: 1,
         types: pgTypes,
-        applicationName: "ingest-portal"
+        application_name: "ingest-portal"
       })
     })
   )

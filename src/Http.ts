@@ -1,5 +1,5 @@
 /** The HTTP server: the API's handlers, docs, error mapping and the Bun listener. */
-import { HttpApiBuilder, HttpApiScalar, HttpMiddleware, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiScalar, HttpServer } from "@effect/platform"
 import { BunHttpServer } from "@effect/platform-bun"
 import { Effect, Layer } from "effect"
 import { Api } from "./Api"
@@ -13,10 +13,13 @@ import { HealthLive } from "./Health/Http"
 import { cors } from "./Cors"
 import { ErrorMappingLive } from "./HttpErrors"
 import { boundedBodies } from "./HttpLimits"
+import { MetricsRouteLive } from "./Operations/MetricsHttp"
+import { makeRequestLog } from "./Operations/RequestLog"
 import { InFlight } from "./Shutdown"
 import { PartsLive } from "./Parts/Http"
 import { QuotaLive } from "./Quota/Http"
 import { SessionsLive } from "./Sessions/Http"
+import { TusLive } from "./Tus/Http"
 import { WebLive } from "./Web/Http"
 
 /** Room for the multipart framing and headers above the largest part. */
@@ -36,12 +39,17 @@ export const DocsLive = Layer.mergeAll(
 export const HttpAppLive = Layer.unwrapEffect(Effect.gen(function*() {
   const config = yield* PortalConfig
   const inFlight = yield* InFlight
-  return HttpApiBuilder.serve((app) => HttpMiddleware.logger(inFlight.track(cors(config.corsOrigins)(boundedBodies(app)))))
+  // built once every route below is added: it labels requests with their route templates
+  const requestLog = yield* makeRequestLog
+  return HttpApiBuilder.serve((app) => requestLog(inFlight.track(cors(config.corsOrigins)(boundedBodies(app)))))
 })).pipe(
   Layer.provide(DocsLive),
   Layer.provide(WebLive),
+  Layer.provide(TusLive),
+  Layer.provide(MetricsRouteLive),
   Layer.provide(ErrorMappingLive),
-  Layer.provide(ApiLive)
+  Layer.provide(ApiLive),
+  Layer.provide(HttpApiBuilder.Router.Live)
 )
 
 export const BunServerLive = Layer.unwrapEffect(
@@ -49,7 +57,8 @@ export const BunServerLive = Layer.unwrapEffect(
     BunHttpServer.layer({
       port: config.port,
       hostname: config.host,
-      maxRequestBodySize: config.limits.chunkSizeMax + BODY_SLACK,
+      // a tus PATCH may bring a whole file; every other body is bounded as it is read (HttpLimits, Parts)
+      maxRequestBodySize: Math.max(config.limits.chunkSizeMax, config.limits.maxFileSize) + BODY_SLACK,
       // seconds without any bytes before Bun drops a connection; parts may be large and links slow
       idleTimeout: 120
     }))

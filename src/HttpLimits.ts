@@ -17,7 +17,9 @@ export const JSON_MAX_DEPTH = 64
 const STREAMED = [
   { method: "PUT", path: /^\/uploads\/sessions\/[^/?]+\/parts\/[^/?]+(?:\?|$)/ },
   { method: "PATCH", path: /^\/tus\/[^/?]+(?:\?|$)/ },
-  { method: "POST", path: /^\/tus\/?(?:\?|$)/ }
+  { method: "POST", path: /^\/tus\/?(?:\?|$)/ },
+  // tus's PATCH as POST with X-HTTP-Method-Override
+  { method: "POST", path: /^\/tus\/[^/?]+(?:\?|$)/ }
 ]
 
 const streamsItsBody = (method: string, url: string) =>

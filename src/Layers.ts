@@ -14,7 +14,9 @@ import { PortalConfig } from "./Config"
 import { DatabaseLive } from "./Sql"
 import { LocalStorageLive } from "./Storage/Local"
 import { InFlight } from "./Shutdown"
+import { Metrics } from "./Operations/Metrics"
 import { S3StorageLive } from "./Storage/S3"
+import { TusUploads } from "./Tus/TusUploads"
 
 /** The configured storage: the local filesystem under DATA_DIR, or an S3-compatible bucket. */
 export const StorageLive = Layer.unwrapEffect(
@@ -33,7 +35,9 @@ export const DomainLive = Layer.mergeAll(
   Sweeper.Default,
   Outbox.Default,
   Relay.Default,
-  InFlight.Default
+  InFlight.Default,
+  Metrics.Default,
+  TusUploads.Default
 )
 
 /** What every instance runs in the background while it serves: the sweeper and the relay. */

@@ -6,11 +6,11 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Migrator, SqlClient } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
-import { PgClient } from "@effect/sql-pg"
 import { Effect, Layer, Option, Redacted, Schedule } from "effect"
 import { fileURLToPath } from "node:url"
 import { PortalConfig } from "./Config"
 import { embeddedLayer } from "./EmbeddedDatabase"
+import { pooledPgLayer } from "./Operations/DatabasePool"
 import { pgTypes } from "./PgTypes"
 
 const migrationsDirectory = fileURLToPath(new URL("../migrations", import.meta.url))
@@ -58,9 +58,9 @@ export const MigrationsLive = Layer.effectDiscard(
   )
 )
 
-/** A PostgreSQL server reached through a URL (production, CI and tests). */
+/** A PostgreSQL server reached through a URL (production, CI and tests), over a pool GET /metrics can see. */
 export const postgresLayer = (url: Redacted.Redacted<string>, maxConnections: number) =>
-  PgClient.layer({ url, maxConnections, types: pgTypes, applicationName: "ingest-portal" })
+  pooledPgLayer({ connectionString: Redacted.value(url), max: maxConnections, types: pgTypes, application_name: "ingest-portal" })
 
 /** The SqlClient of the configured database, without migrations. */
 export const SqlClientLive = Layer.unwrapEffect(

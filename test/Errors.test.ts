@@ -37,7 +37,11 @@ describe("unexpected failures", () => {
     failure = "none"
     expect(reply.status).toBe(500)
     expect(reply.headers.get("content-type")).toContain("application/json")
-    expect(reply.body).toEqual({ _tag: "InternalError", message: "internal error; it has been logged" })
+    expect(reply.body).toEqual({
+      _tag: "InternalError",
+      message: "internal error; it has been logged",
+      request_id: reply.headers.get("x-request-id")
+    })
     // nothing was recorded, and the part can be sent again
     expect((await app.getSession(token, session.body.id)).body.received_parts).toEqual([])
     expect((await app.putPart(token, session.body.id, 1, bytes(10))).status).toBe(200)
@@ -49,7 +53,12 @@ describe("unexpected failures", () => {
     const reply = await app.putPart(token, session.body.id, 1, bytes(10))
     failure = "none"
     expect(reply.status).toBe(503)
-    expect(reply.body).toEqual({ _tag: "ServiceUnavailable", component: "storage", message: "storage is unavailable" })
+    expect(reply.body).toEqual({
+      _tag: "ServiceUnavailable",
+      component: "storage",
+      message: "storage is unavailable",
+      request_id: reply.headers.get("x-request-id")
+    })
   })
 
   it("answer an unknown route with a JSON 404", async () => {

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { Metadata, Timestamp } from "./Common"
+import { Count, Metadata, Timestamp } from "./Common"
 import { BatchId, UserId } from "./Ids"
 
 export const BatchStatus = Schema.Literal("OPEN", "COMPLETED")
@@ -10,12 +10,12 @@ export class UploadBatch extends Schema.Class<UploadBatch>("UploadBatch")({
   status: BatchStatus,
   name: Schema.OptionFromNullOr(Schema.String),
   metadata: Metadata,
-  total_files: Schema.Int,
-  file_count: Schema.Int.annotations({ description: "Files that joined the batch so far" }),
-  stored_count: Schema.Int,
-  failed_count: Schema.Int,
+  total_files: Count,
+  file_count: Schema.propertySignature(Count).annotations({ description: "Files that joined the batch so far" }),
+  stored_count: Count,
+  failed_count: Count,
   created_by: UserId,
   created_at: Timestamp,
   updated_at: Timestamp,
   completed_at: Schema.OptionFromNullOr(Timestamp)
-}) {}
+}, { description: "A batch of files: OPEN, then COMPLETED once each file is stored or has failed" }) {}

@@ -9,12 +9,14 @@ export const Sha256Hex = Schema.String.pipe(
 
 /** Accepts a SHA-256 digest in either case and normalizes it to lowercase. */
 export const Sha256HexInput = Schema.compose(Schema.Lowercase, Sha256Hex).annotations({
-  description: "SHA-256 digest, 64 hex characters (any case)"
+  description: "SHA-256 digest, 64 hex characters (any case)",
+  jsonSchema: { type: "string", pattern: "^[0-9a-fA-F]{64}$", description: "SHA-256 digest, 64 hex characters (any case)" }
 })
 
 export const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({
   identifier: "Metadata",
-  description: "Free-form JSON object kept with the resource"
+  description: "Free-form JSON object kept with the resource",
+  jsonSchema: { type: "object", additionalProperties: true, description: "Free-form JSON object kept with the resource" }
 })
 export type Metadata = typeof Metadata.Type
 
@@ -66,6 +68,22 @@ export const MetadataInput = Schema.declare(
 )
 
 /** ISO-8601 on the wire, `DateTime.Utc` in code; the database layer hands rows over as ISO strings. */
-export const Timestamp = Schema.DateTimeUtc
+export const Timestamp = Schema.DateTimeUtc.annotations({
+  identifier: "Timestamp",
+  jsonSchema: { type: "string", format: "date-time", description: "An instant, ISO-8601 in UTC" }
+})
 
-export const ByteCount = Schema.Int.pipe(Schema.nonNegative())
+// The integers below state their JSON Schema outright: Effect's own rendering of `Schema.Int`
+// refinements is an `Int` component with generated titles (`nonNegative`), which generated
+// clients repeat. The checks, and what a failed one says, stay Effect's. A field that needs its
+// own description annotates its property signature (`Schema.propertySignature(Count).annotations`).
+
+/** Any whole number. */
+export const Integer = Schema.compose(Schema.Number, Schema.Int).annotations({ jsonSchema: { type: "integer" } })
+
+/** How many of something: parts, files, attempts. */
+export const Count = Schema.Int.pipe(Schema.nonNegative({ jsonSchema: { type: "integer", minimum: 0 } }))
+
+export const ByteCount = Schema.Int.pipe(
+  Schema.nonNegative({ jsonSchema: { type: "integer", minimum: 0, description: "A size in bytes" } })
+)

@@ -5,11 +5,13 @@
  */
 import { HttpApiSchema } from "@effect/platform"
 import { DateTime, Schema } from "effect"
+import { ByteCount, Count, Integer } from "./Common"
 
 const Message = { message: Schema.String }
 
 /** Inclusive ranges of part numbers, e.g. [[1, 3], [7, 7]]. */
-export const PartRanges = Schema.Array(Schema.Tuple(Schema.Int, Schema.Int)).annotations({
+export const PartRanges = Schema.Array(Schema.Tuple(Integer, Integer)).annotations({
+  identifier: "PartRanges",
   description: "Inclusive ranges of part numbers, e.g. [[1,3],[7,7]] for parts 1, 2, 3 and 7"
 })
 
@@ -23,7 +25,7 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()(
 
 export class ChunkSizeOutOfBounds extends Schema.TaggedError<ChunkSizeOutOfBounds>()(
   "ChunkSizeOutOfBounds",
-  { ...Message, chunk_size_bytes: Schema.Int, min_bytes: Schema.Int, max_bytes: Schema.Int },
+  { ...Message, chunk_size_bytes: ByteCount, min_bytes: ByteCount, max_bytes: ByteCount },
   HttpApiSchema.annotations({ status: 400, description: "chunk_size_bytes outside the configured bounds" })
 ) {}
 
@@ -60,7 +62,7 @@ export class PartConflict extends Schema.TaggedError<PartConflict>()(
   "PartConflict",
   {
     ...Message,
-    part_number: Schema.Int,
+    part_number: Integer,
     stored_sha256: Schema.String,
     received_sha256: Schema.String
   },
@@ -69,7 +71,7 @@ export class PartConflict extends Schema.TaggedError<PartConflict>()(
 
 export class PartInProgress extends Schema.TaggedError<PartInProgress>()(
   "PartInProgress",
-  { ...Message, part_number: Schema.Int },
+  { ...Message, part_number: Integer },
   HttpApiSchema.annotations({ status: 409, description: "Another upload of this part is still in progress; retry later" })
 ) {
   /** Another request holds the part and did not finish while this one waited. */
@@ -107,13 +109,13 @@ export class SessionNotWritable extends Schema.TaggedError<SessionNotWritable>()
 
 export class MissingParts extends Schema.TaggedError<MissingParts>()(
   "MissingParts",
-  { ...Message, session_id: Schema.String, missing_parts: PartRanges, missing_count: Schema.Int },
+  { ...Message, session_id: Schema.String, missing_parts: PartRanges, missing_count: Count },
   HttpApiSchema.annotations({ status: 409, description: "Some parts have not been received yet" })
 ) {}
 
 export class FinalizeInProgress extends Schema.TaggedError<FinalizeInProgress>()(
   "FinalizeInProgress",
-  { ...Message, session_id: Schema.String, retry_after_seconds: Schema.Int },
+  { ...Message, session_id: Schema.String, retry_after_seconds: Integer },
   HttpApiSchema.annotations({
     status: 409,
     description: "Another complete of this session is still assembling it; retry after Retry-After seconds"
@@ -122,7 +124,7 @@ export class FinalizeInProgress extends Schema.TaggedError<FinalizeInProgress>()
 
 export class BatchFull extends Schema.TaggedError<BatchFull>()(
   "BatchFull",
-  { ...Message, batch_id: Schema.String, total_files: Schema.Int },
+  { ...Message, batch_id: Schema.String, total_files: Count },
   HttpApiSchema.annotations({ status: 409, description: "The batch already has total_files files" })
 ) {}
 
@@ -164,19 +166,19 @@ export class SessionExpired extends Schema.TaggedError<SessionExpired>()(
 
 export class FileTooLarge extends Schema.TaggedError<FileTooLarge>()(
   "FileTooLarge",
-  { ...Message, total_size_bytes: Schema.Number, max_file_size_bytes: Schema.Int },
+  { ...Message, total_size_bytes: ByteCount, max_file_size_bytes: ByteCount },
   HttpApiSchema.annotations({ status: 413, description: "total_size_bytes exceeds the maximum file size" })
 ) {}
 
 export class RequestTooLarge extends Schema.TaggedError<RequestTooLarge>()(
   "RequestTooLarge",
-  { ...Message, max_bytes: Schema.Int },
+  { ...Message, max_bytes: ByteCount },
   HttpApiSchema.annotations({ status: 413, description: "A JSON request body is larger than the server accepts (1 MiB)" })
 ) {}
 
 export class PartTooLarge extends Schema.TaggedError<PartTooLarge>()(
   "PartTooLarge",
-  { ...Message, part_number: Schema.Int, expected_size_bytes: Schema.Int },
+  { ...Message, part_number: Integer, expected_size_bytes: ByteCount },
   HttpApiSchema.annotations({ status: 413, description: "The part body is longer than the part's size" })
 ) {}
 
@@ -190,13 +192,13 @@ export class UnsupportedContentType extends Schema.TaggedError<UnsupportedConten
 
 export class PartSizeMismatch extends Schema.TaggedError<PartSizeMismatch>()(
   "PartSizeMismatch",
-  { ...Message, part_number: Schema.Int, expected_size_bytes: Schema.Int, received_size_bytes: Schema.Int },
+  { ...Message, part_number: Integer, expected_size_bytes: ByteCount, received_size_bytes: ByteCount },
   HttpApiSchema.annotations({ status: 422, description: "The part body is not the part's expected size" })
 ) {}
 
 export class PartNumberOutOfRange extends Schema.TaggedError<PartNumberOutOfRange>()(
   "PartNumberOutOfRange",
-  { ...Message, part_number: Schema.Number, total_parts: Schema.Int },
+  { ...Message, part_number: Integer, total_parts: Count },
   HttpApiSchema.annotations({ status: 422, description: "The part number is outside 1..total_parts" })
 ) {}
 
@@ -205,7 +207,7 @@ export class ChecksumMismatch extends Schema.TaggedError<ChecksumMismatch>()(
   {
     ...Message,
     scope: Schema.Literal("part", "file"),
-    part_number: Schema.optional(Schema.Int),
+    part_number: Schema.optional(Integer),
     expected_sha256: Schema.String,
     actual_sha256: Schema.String
   },
@@ -234,18 +236,18 @@ export class QuotaExceeded extends Schema.TaggedError<QuotaExceeded>()(
   "QuotaExceeded",
   {
     ...Message,
-    limit_bytes: Schema.Number,
-    used_bytes: Schema.Number,
-    reserved_bytes: Schema.Number,
-    remaining_bytes: Schema.Number,
-    requested_bytes: Schema.Number
+    limit_bytes: ByteCount,
+    used_bytes: ByteCount,
+    reserved_bytes: ByteCount,
+    remaining_bytes: ByteCount,
+    requested_bytes: ByteCount
   },
   HttpApiSchema.annotations({ status: 429, description: "The upload would exceed the caller's quota" })
 ) {}
 
 export class TooManyUploads extends Schema.TaggedError<TooManyUploads>()(
   "TooManyUploads",
-  { ...Message, limit: Schema.Int, retry_after_seconds: Schema.Int },
+  { ...Message, limit: Count, retry_after_seconds: Integer },
   HttpApiSchema.annotations({
     status: 429,
     description: "The caller already has UPLOAD_MAX_CONCURRENT_PER_USER part uploads in flight; retry after Retry-After seconds"
@@ -289,6 +291,6 @@ export class FileNotStored extends Schema.TaggedError<FileNotStored>()(
 
 export class RangeNotSatisfiable extends Schema.TaggedError<RangeNotSatisfiable>()(
   "RangeNotSatisfiable",
-  { ...Message, size_bytes: Schema.Int },
+  { ...Message, size_bytes: ByteCount },
   HttpApiSchema.annotations({ status: 416, description: "The Range lies outside the file" })
 ) {}

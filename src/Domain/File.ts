@@ -10,13 +10,29 @@ const MEDIA_TYPE = new RegExp(`^${TOKEN}/${TOKEN}(?:[ \\t]*;[ \\t]*${TOKEN}=(?:$
 export const ContentType = Schema.String.pipe(
   Schema.maxLength(255),
   Schema.pattern(MEDIA_TYPE, { message: () => "content_type must be a media type such as video/mp4 or text/plain; charset=utf-8" }),
-  Schema.annotations({ description: "A media type such as video/mp4 or text/plain; charset=utf-8" })
+  Schema.annotations({
+    description: "A media type such as video/mp4 or text/plain; charset=utf-8",
+    jsonSchema: {
+      type: "string",
+      maxLength: 255,
+      pattern: MEDIA_TYPE.source,
+      description: "A media type such as video/mp4 or text/plain; charset=utf-8"
+    }
+  })
 )
 
 export const Filename = PlainText.pipe(
   Schema.minLength(1),
   Schema.maxLength(1024),
-  Schema.annotations({ description: "The file's original name; shown back in Content-Disposition on download" })
+  Schema.annotations({
+    description: "The file's original name; shown back in Content-Disposition on download",
+    jsonSchema: {
+      type: "string",
+      minLength: 1,
+      maxLength: 1024,
+      description: "The file's original name (no control characters); shown back in Content-Disposition on download"
+    }
+  })
 )
 
 /** The content type to send for a stored file: its own when it is a valid header value, else bytes. */
@@ -42,4 +58,4 @@ export class IngestFile extends Schema.Class<IngestFile>("IngestFile")({
   created_at: Timestamp,
   updated_at: Timestamp,
   stored_at: Schema.OptionFromNullOr(Timestamp)
-}) {}
+}, { description: "A file: UPLOADING, then STORED with its size, SHA-256 and storage pointer, or FAILED" }) {}

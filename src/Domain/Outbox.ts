@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { Timestamp } from "./Common"
+import { Count, Timestamp } from "./Common"
 import { BatchId, EventId, FileId } from "./Ids"
 
 export const EventType = Schema.Literal("file.stored", "batch.completed")
@@ -14,10 +14,12 @@ export class OutboxEvent extends Schema.Class<OutboxEvent>("OutboxEvent")({
   event_type: EventType,
   event_id: EventId,
   idempotency_key: Schema.String,
-  payload: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  payload: Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({
+    jsonSchema: { type: "object", additionalProperties: true, description: "The JSON body the webhook receives" }
+  }),
   status: OutboxStatus,
   next_attempt_at: Timestamp,
-  attempt_count: Schema.Int,
+  attempt_count: Count,
   last_error: Schema.OptionFromNullOr(Schema.String),
   lease_expires_at: Schema.OptionFromNullOr(Timestamp),
   file_id: Schema.OptionFromNullOr(FileId),
@@ -25,4 +27,4 @@ export class OutboxEvent extends Schema.Class<OutboxEvent>("OutboxEvent")({
   occurred_at: Timestamp,
   created_at: Timestamp,
   delivered_at: Schema.OptionFromNullOr(Timestamp)
-}) {}
+}, { description: "An event of the transactional outbox and its delivery state" }) {}

@@ -9,7 +9,17 @@ export const DEFAULT_PAGE_SIZE = 50
 export const PageLimit = Schema.NumberFromString.pipe(
   Schema.int(),
   Schema.between(1, 200),
-  Schema.annotations({ description: `Page size, 1 to 200 (default ${DEFAULT_PAGE_SIZE})` })
+  Schema.annotations({
+    description: `Page size, 1 to 200 (default ${DEFAULT_PAGE_SIZE})`,
+    // a query string carries it as text; clients send it as the integer it decodes to
+    jsonSchema: {
+      type: "integer",
+      minimum: 1,
+      maximum: 200,
+      default: DEFAULT_PAGE_SIZE,
+      description: `Page size, 1 to 200 (default ${DEFAULT_PAGE_SIZE})`
+    }
+  })
 )
 
 export const pageSize = (limit: number | undefined): number => limit ?? DEFAULT_PAGE_SIZE

@@ -1,13 +1,16 @@
 /** Per-user quotas: STORED bytes plus bytes reserved by open sessions stay within quota_bytes. */
 import { Option, Schema } from "effect"
+import { ByteCount } from "./Common"
 import { QuotaExceeded } from "./Errors"
 
 export class QuotaReport extends Schema.Class<QuotaReport>("Quota")({
-  limit_bytes: Schema.Number,
-  used_bytes: Schema.Number.annotations({ description: "Bytes of STORED files" }),
-  reserved_bytes: Schema.Number.annotations({ description: "Bytes reserved by open (INIT, IN_PROGRESS) sessions" }),
-  remaining_bytes: Schema.Number
-}) {
+  limit_bytes: ByteCount,
+  used_bytes: Schema.propertySignature(ByteCount).annotations({ description: "Bytes of STORED files" }),
+  reserved_bytes: Schema.propertySignature(ByteCount).annotations({
+    description: "Bytes reserved by open (INIT, IN_PROGRESS) sessions"
+  }),
+  remaining_bytes: ByteCount
+}, { description: "The caller's quota: what is stored, what open sessions reserve, what remains" }) {
   static of = (limit: number, used: number, reserved: number) =>
     new QuotaReport({
       limit_bytes: limit,

@@ -3,7 +3,7 @@
  * has, which bytes a part number covers, which statuses accept writes.
  */
 import { DateTime, Option, Schema } from "effect"
-import { ByteCount, Sha256Hex, Timestamp } from "./Common"
+import { ByteCount, Count, Sha256Hex, Timestamp } from "./Common"
 import { SessionExpired, SessionNotWritable } from "./Errors"
 import { FileId, PartId, SessionId, UserId } from "./Ids"
 
@@ -21,8 +21,8 @@ export class UploadSession extends Schema.Class<UploadSession>("UploadSession")(
   status: SessionStatus,
   total_size_bytes: ByteCount,
   chunk_size_bytes: ByteCount,
-  total_parts: Schema.Int,
-  received_parts_count: Schema.Int,
+  total_parts: Count,
+  received_parts_count: Count,
   received_bytes: ByteCount,
   idempotency_key: Schema.OptionFromNullOr(Schema.String),
   expected_sha256: Schema.OptionFromNullOr(Sha256Hex),

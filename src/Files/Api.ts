@@ -20,7 +20,12 @@ export class FilesApi extends HttpApiGroup.make("files")
       .addSuccess(IngestFile)
       .addError(NotFound)
       .addError(Forbidden)
+      .annotate(OpenApi.Identifier, "getFile")
       .annotate(OpenApi.Summary, "A file's metadata: status, size, SHA-256, where it is stored")
+      .annotate(
+        OpenApi.Description,
+        "size_bytes, sha256 and stored_at are null until the file is STORED; a FAILED file never gets them."
+      )
   )
   .add(
     HttpApiEndpoint.get("content")`/files/${HttpApiSchema.param("id", FileId)}/content`
@@ -30,7 +35,13 @@ export class FilesApi extends HttpApiGroup.make("files")
       .addError(Forbidden)
       .addError(FileNotStored)
       .addError(RangeNotSatisfiable)
+      .annotate(OpenApi.Identifier, "downloadFile")
       .annotate(OpenApi.Summary, "Download a stored file; single byte ranges are supported")
+      .annotate(
+        OpenApi.Description,
+        "Streams the bytes with the file's content type. A single Range gives 206, a range past the end 416; " +
+          "If-None-Match with the ETag gives 304, If-Range falls back to the whole file when it does not match."
+      )
       .annotate(OpenApi.Transform, (operation) => {
         const responses = operation["responses"] as Record<string, Record<string, unknown>>
         const ok = responses["200"] ?? {}
@@ -58,4 +69,6 @@ export class FilesApi extends HttpApiGroup.make("files")
       })
   )
   .middleware(Authentication)
+  .annotate(OpenApi.Title, "Files")
+  .annotate(OpenApi.Description, "Stored files: their metadata, and their bytes with Range and ETag")
 {}

@@ -2,7 +2,7 @@ import { HttpApiBuilder } from "@effect/platform"
 import { SqlClient } from "@effect/sql"
 import { Clock, Duration, Effect } from "effect"
 import { Api } from "../Api"
-import { Storage } from "../Storage/Storage"
+import { Storage, type StorageShape } from "../Storage/Storage"
 import { HealthReport, Unhealthy } from "./Api"
 
 const CHECK_TIMEOUT = Duration.seconds(3)
@@ -21,15 +21,17 @@ const probe = <E>(check: Effect.Effect<unknown, E>) =>
       : { status: "unavailable" as const, latency_ms, error: String(outcome.left) }
   })
 
+/** Probes the database and the storage at once (also read by GET /metrics). */
+export const checkDependencies = (sql: SqlClient.SqlClient, storage: StorageShape) =>
+  Effect.all([probe(sql`SELECT 1`), probe(storage.check)], { concurrency: 2 })
+
 export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const storage = yield* Storage
     return handlers.handle("health", () =>
       Effect.gen(function*() {
-        const [database, files] = yield* Effect.all([probe(sql`SELECT 1`), probe(storage.check)], {
-          concurrency: 2
-        })
+        const [database, files] = yield* checkDependencies(sql, storage)
         const healthy = database.status === "ok" && files.status === "ok"
         const report = new HealthReport({
           status: healthy ? "ok" : "unavailable",

@@ -100,6 +100,13 @@ export class OutboxRepo extends Effect.Service<OutboxRepo>()("Portal/OutboxRepo"
            RETURNING *`
       }),
 
+      /** How many events are in each status (GET /metrics; the (status, id) index answers it). */
+      countByStatus: findAll({
+        Request: Schema.Void,
+        Result: Schema.Struct({ status: OutboxStatus, count: Schema.Number }),
+        execute: () => sql`SELECT status, count(*)::int AS count FROM outbox_events GROUP BY status`
+      }),
+
       findById: findOne({
         Request: EventId,
         Result: OutboxEvent,

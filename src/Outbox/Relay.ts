@@ -14,6 +14,7 @@ import { hostname } from "node:os"
 import { PortalConfig } from "../Config"
 import type { OutboxEvent } from "../Domain/Outbox"
 import { leaseTiming, renewingWhile } from "../Lease"
+import { Metrics } from "../Operations/Metrics"
 import { redactorConfig } from "../Redaction"
 import { OutboxRepo } from "./OutboxRepo"
 import {
@@ -44,6 +45,7 @@ export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
     const { scrub } = yield* redactorConfig
     const repo = yield* OutboxRepo
     const client = yield* HttpClient.HttpClient
+    const metrics = yield* Metrics
     /** Who holds a lease: recorded in leased_by, for operators and for the lease checks. */
     const relayId = `${hostname()}:${process.pid}:${Bun.randomUUIDv7().slice(-8)}`
 
@@ -87,6 +89,7 @@ export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
         const now = yield* DateTime.now
         const duration_ms = DateTime.toEpochMillis(now) - started
         if (outcome._tag === "Right") {
+          yield* metrics.deliveryAttempt("delivered")
           const marked = yield* repo.markDelivered({ id: event.id, relay: relayId, now })
           yield* Effect.logInfo("webhook delivery").pipe(Effect.annotateLogs({
             outcome: Option.isSome(marked) ? "delivered" : "delivered-lease-lost",
@@ -105,6 +108,7 @@ export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
           maxAttempts: webhook.maxAttempts
         })
         const gaveUp = Option.exists(marked, (row) => row.status === "FAILED")
+        yield* metrics.deliveryAttempt(gaveUp ? "gave_up" : "failed")
         const line = Effect.annotateLogs({
           outcome: Option.isNone(marked) ? "failed-lease-lost" : gaveUp ? "gave-up" : "retry",
           error,
@@ -166,7 +170,7 @@ export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
 
     return { deliverDue, relayId } as const
   }),
-  dependencies: [OutboxRepo.Default, FetchHttpClient.layer]
+  dependencies: [OutboxRepo.Default, FetchHttpClient.layer, Metrics.Default]
 }) {}
 
 /** Relays while the instance runs, when WEBHOOK_URL is set; a full round goes again at once. */

@@ -2,7 +2,7 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { Authentication } from "../Auth/Authentication"
-import { Sha256Hex, Timestamp } from "../Domain/Common"
+import { ByteCount, Count, Integer, Sha256Hex, Timestamp } from "../Domain/Common"
 import {
   BodyStalled,
   ChecksumMismatch,
@@ -21,25 +21,26 @@ import {
 import { SessionId } from "../Domain/Ids"
 import { SessionStatus } from "../Domain/Session"
 
-export const PartNumber = Schema.NumberFromString.pipe(
-  Schema.int(),
-  Schema.annotations({ description: "1-based part number, 1..total_parts" })
-)
+/** Text in the path, an integer to clients: 0 or past total_parts is a 422, not a decode error. */
+export const PartNumber = Schema.compose(Schema.NumberFromString, Schema.Int).annotations({
+  description: "1-based part number, 1..total_parts",
+  jsonSchema: { type: "integer", minimum: 1, description: "1-based part number, 1..total_parts" }
+})
 
 export class PartReceipt extends Schema.Class<PartReceipt>("PartReceipt")({
   session_id: SessionId,
-  part_number: Schema.Int,
-  size_bytes: Schema.Int,
+  part_number: Integer,
+  size_bytes: ByteCount,
   sha256: Sha256Hex,
   already_received: Schema.Boolean.annotations({
     description: "True when these exact bytes had been received before; they were counted once"
   }),
   session_status: SessionStatus,
-  received_parts_count: Schema.Int,
-  received_bytes: Schema.Int,
-  total_parts: Schema.Int,
+  received_parts_count: Count,
+  received_bytes: ByteCount,
+  total_parts: Count,
   expires_at: Timestamp
-}) {}
+}, { description: "The part as received, and the session's counters after it" }) {}
 
 export const PartHeaders = Schema.Struct({
   "content-digest": Schema.optional(Schema.String).annotations({
@@ -71,6 +72,7 @@ export class PartsApi extends HttpApiGroup.make("parts")
       .addError(ChecksumMismatch)
       .addError(TooManyUploads)
       .addError(BodyStalled)
+      .annotate(OpenApi.Identifier, "uploadPart")
       .annotate(OpenApi.Summary, "Upload one part: the raw bytes, any order, in parallel, retry freely")
       .annotate(
         OpenApi.Description,
@@ -79,6 +81,17 @@ export class PartsApi extends HttpApiGroup.make("parts")
           "and counts once; other bytes for a received part are 409 and leave the stored part untouched. " +
           "A retry that arrives while the same part is still being received waits for it, then compares."
       )
+      .annotate(OpenApi.Transform, (operation) => ({
+        ...operation,
+        // OpenAPI 3.1's raw bytes: a media type without a schema (`format: binary` reads as a string)
+        requestBody: {
+          description: "The part's bytes: chunk_size_bytes of them, or the remainder for the last part",
+          required: true,
+          content: { "application/octet-stream": {} }
+        }
+      }))
   )
   .middleware(Authentication)
+  .annotate(OpenApi.Title, "Parts")
+  .annotate(OpenApi.Description, "A session's bytes, one part at a time: in any order, in parallel, retried freely")
 {}

@@ -17,6 +17,7 @@ import { BodyStalled, InvalidRequest, NotFound, PartConflict, PartInProgress } f
 import { newId, PartId, type SessionId } from "../Domain/Ids"
 import { type UploadPart, type UploadSession, writeRefusal } from "../Domain/Session"
 import { leaseTiming, newHolder, waitFor, whileHeld } from "../Lease"
+import { Metrics } from "../Operations/Metrics"
 import { someOrFail } from "../Repo"
 import { consumeBody } from "../Storage/Body"
 import {
@@ -99,6 +100,7 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
     const repo = yield* PartsRepo
     const storage = yield* Storage
     const slots = yield* UploadSlots
+    const metrics = yield* Metrics
     const lease = leaseTiming(config.uploadLease)
 
     const loadSession = (id: SessionId) => repo.session(id).pipe(someOrFail(() => NotFound.session(id)))
@@ -219,7 +221,7 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
       Effect.gen(function*() {
         const { session, storage_upload_ref } = yield* loadSession(input.sessionId)
         const owner = yield* requireOwner("session", session.created_by)
-        return yield* receiveInSlot(session, storage_upload_ref, input).pipe(slots.withSlot(owner.id))
+        return yield* receiveInSlot(session, storage_upload_ref, input).pipe(slots.withSlot(owner.id), Effect.tap(metrics.partReceived))
       }).pipe(Effect.withSpan("Parts.upload", { attributes: { session: input.sessionId, part: input.partNumber } }))
 
     const receiveInSlot = (session: UploadSession, ref: string | null, input: PartUpload) =>
@@ -240,7 +242,15 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
           : yield* compareWithReceived(turn.part, input.body, expected)
       })
 
-    return { upload, receivedInOrder: repo.receivedInOrder, unreceive: repo.unreceive } as const
+    /** The same as `upload`, for a caller that holds the user's upload slot (a tus PATCH, writing part after part). */
+    const uploadInHeldSlot = (input: PartUpload) =>
+      Effect.gen(function*() {
+        const { session, storage_upload_ref } = yield* loadSession(input.sessionId)
+        yield* requireOwner("session", session.created_by)
+        return yield* receiveInSlot(session, storage_upload_ref, input).pipe(Effect.tap(metrics.partReceived))
+      }).pipe(Effect.withSpan("Parts.upload", { attributes: { session: input.sessionId, part: input.partNumber } }))
+
+    return { upload, uploadInHeldSlot, uploadOf, receivedInOrder: repo.receivedInOrder, unreceive: repo.unreceive } as const
   }),
-  dependencies: [PartsRepo.Default, UploadSlots.Default]
+  dependencies: [PartsRepo.Default, UploadSlots.Default, Metrics.Default]
 }) {}

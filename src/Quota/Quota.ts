@@ -6,12 +6,14 @@
 import { DateTime, Effect, Option } from "effect"
 import type { UserId } from "../Domain/Ids"
 import { QuotaReport } from "../Domain/Quota"
+import { Metrics } from "../Operations/Metrics"
 import { someOrDie } from "../Repo"
 import { QuotaRepo } from "./QuotaRepo"
 
 export class Quota extends Effect.Service<Quota>()("Portal/Quota", {
   effect: Effect.gen(function*() {
     const repo = yield* QuotaRepo
+    const metrics = yield* Metrics
 
     const reportOf = (usage: { readonly limit: number; readonly used: number; readonly reserved: number }) =>
       QuotaReport.of(usage.limit, usage.used, usage.reserved)
@@ -31,9 +33,12 @@ export class Quota extends Effect.Service<Quota>()("Portal/Quota", {
 
     /** Fails with 429 when `bytes` more do not fit the locked quota `current`. */
     const ensureRoom = (current: QuotaReport, bytes: number) =>
-      Option.match(current.refusal(bytes), { onNone: () => Effect.void, onSome: Effect.fail })
+      Option.match(current.refusal(bytes), {
+        onNone: () => Effect.void,
+        onSome: (refusal) => Effect.zipRight(metrics.quotaRefused, Effect.fail(refusal))
+      })
 
     return { report, lock, ensureRoom, addStored: repo.addStored } as const
   }),
-  dependencies: [QuotaRepo.Default]
+  dependencies: [QuotaRepo.Default, Metrics.Default]
 }) {}

@@ -2,7 +2,7 @@
 import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 import { Authentication } from "../Auth/Authentication"
-import { Metadata, MetadataInput, Sha256HexInput } from "../Domain/Common"
+import { ByteCount, Metadata, MetadataInput, Sha256HexInput } from "../Domain/Common"
 import {
   BatchClosed,
   BatchFull,
@@ -27,30 +27,33 @@ import { BatchId, SessionId, UserId } from "../Domain/Ids"
 import { SessionStatus, UploadSession } from "../Domain/Session"
 import { QuotaReport } from "../Domain/Quota"
 
+const positiveBytes = (description: string) =>
+  Schema.Int.pipe(Schema.positive()).annotations({ description, jsonSchema: { type: "integer", minimum: 1, description } })
+
 export class CreateSessionRequest extends Schema.Class<CreateSessionRequest>("CreateSessionRequest")({
   filename: Filename,
   content_type: ContentType,
-  total_size_bytes: Schema.Int.pipe(Schema.positive()).annotations({ description: "Exact size of the whole file" }),
+  total_size_bytes: positiveBytes("Exact size of the whole file"),
   chunk_size_bytes: Schema.optional(
-    Schema.Int.pipe(Schema.positive()).annotations({
-      description: "Size of every part but the last (default UPLOAD_CHUNK_SIZE_DEFAULT, within the configured bounds)"
-    })
+    positiveBytes("Size of every part but the last (default UPLOAD_CHUNK_SIZE_DEFAULT, within the configured bounds)")
   ),
-  sha256: Schema.optional(Sha256HexInput.annotations({
+  sha256: Schema.optional(Sha256HexInput).annotations({
     description: "SHA-256 of the whole file; complete fails with 422 if the assembled bytes differ"
-  })),
+  }),
   batch_id: Schema.optional(BatchId),
   metadata: Schema.optional(MetadataInput)
 }) {}
 
 export class UploadLimits extends Schema.Class<UploadLimits>("UploadLimits")({
-  max_file_size_bytes: Schema.Int,
-  chunk_size_default_bytes: Schema.Int,
-  chunk_size_min_bytes: Schema.Int,
-  chunk_size_max_bytes: Schema.Int,
-  allowed_content_types: Schema.NullOr(Schema.Array(Schema.String)),
-  session_ttl_seconds: Schema.Number
-}) {}
+  max_file_size_bytes: ByteCount,
+  chunk_size_default_bytes: ByteCount,
+  chunk_size_min_bytes: ByteCount,
+  chunk_size_max_bytes: ByteCount,
+  allowed_content_types: Schema.NullOr(Schema.Array(Schema.String)).annotations({
+    description: "Media types a session may declare (`type/*` allowed); null when any is"
+  }),
+  session_ttl_seconds: Schema.Number.annotations({ description: "Lifetime of a session, refreshed by each received part" })
+}, { description: "The limits that apply to the caller's uploads" }) {}
 
 const sessionViewFields = {
   ...UploadSession.fields,
@@ -70,14 +73,16 @@ const sessionViewFields = {
 }
 
 /** Everything a client needs to resume in one response. */
-export class SessionView extends Schema.Class<SessionView>("UploadSessionView")(sessionViewFields) {}
+export class SessionView extends Schema.Class<SessionView>("UploadSessionView")(sessionViewFields, {
+  description: "An upload session with everything needed to resume it, and its file"
+}) {}
 
 /** The creation response also says which limits apply and what is left of the quota. */
 export class CreatedSession extends Schema.Class<CreatedSession>("CreatedUploadSession")({
   ...sessionViewFields,
   limits: UploadLimits,
   quota: QuotaReport
-}) {}
+}, { description: "The new session, the limits that apply and what is left of the caller's quota" }) {}
 
 export class SessionSummary extends Schema.Class<SessionSummary>("UploadSessionSummary")({
   ...UploadSession.fields,
@@ -85,12 +90,12 @@ export class SessionSummary extends Schema.Class<SessionSummary>("UploadSessionS
   filename: Schema.String,
   content_type: Schema.String,
   expired: Schema.Boolean
-}) {}
+}, { description: "A session as listed: its counters, without part ranges or file" }) {}
 
 export class SessionPage extends Schema.Class<SessionPage>("UploadSessionPage")({
   items: Schema.Array(SessionSummary),
   next_cursor: Schema.NullOr(Schema.String).annotations({ description: "Pass as ?cursor= for the next page" })
-}) {}
+}, { description: "A page of sessions, newest first" }) {}
 
 export const StatusFilter = Schema.Union(SessionStatus, Schema.Literal("active")).annotations({
   description: "A session status, or `active` for the sessions that can still be resumed (open and not expired)"
@@ -98,13 +103,17 @@ export const StatusFilter = Schema.Union(SessionStatus, Schema.Literal("active")
 
 
 export class CompleteRequest extends Schema.Class<CompleteRequest>("CompleteSessionRequest")({
-  sha256: Schema.optional(Sha256HexInput.annotations({
+  sha256: Schema.optional(Sha256HexInput).annotations({
     description: "Expected SHA-256 of the whole file, if not given at creation"
-  }))
+  })
 }) {}
 
 export const IdempotencyHeaders = Schema.Struct({
-  "idempotency-key": Schema.optional(Schema.String.pipe(Schema.minLength(1), Schema.maxLength(255))).annotations({
+  "idempotency-key": Schema.optional(
+    Schema.String.pipe(Schema.minLength(1), Schema.maxLength(255)).annotations({
+      jsonSchema: { type: "string", minLength: 1, maxLength: 255 }
+    })
+  ).annotations({
     description: "Replaying a request with the same key returns the same session (200); another request with it is 409"
   })
 })
@@ -127,6 +136,7 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
       .addError(FileTooLarge)
       .addError(UnsupportedContentType)
       .addError(QuotaExceeded)
+      .annotate(OpenApi.Identifier, "createSession")
       .annotate(OpenApi.Summary, "Create an upload session and its file")
       .annotate(
         OpenApi.Description,
@@ -160,14 +170,26 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
       }))
       .addSuccess(SessionPage)
       .addError(Forbidden)
+      .annotate(OpenApi.Identifier, "listSessions")
       .annotate(OpenApi.Summary, "The caller's sessions, newest first")
+      .annotate(
+        OpenApi.Description,
+        "Cursor pagination: pass next_cursor as ?cursor= until it is null. ?status=active lists the " +
+          "sessions that can still be resumed: open and not expired."
+      )
   )
   .add(
     HttpApiEndpoint.get("get")`/uploads/sessions/${sessionPath}`
       .addSuccess(SessionView)
       .addError(NotFound)
       .addError(Forbidden)
+      .annotate(OpenApi.Identifier, "getSession")
       .annotate(OpenApi.Summary, "Status for resuming: counters, expiry, received and missing parts")
+      .annotate(
+        OpenApi.Description,
+        "What a client needs to resume after a crash: send the parts in missing_parts to part_url_template, " +
+          "then complete. An expired session is still shown (expired: true; FAILED once swept)."
+      )
   )
   .add(
     HttpApiEndpoint.post("complete")`/uploads/sessions/${sessionPath}/complete`
@@ -181,11 +203,13 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
       .addError(SessionNotWritable)
       .addError(SessionExpired)
       .addError(ChecksumMismatch)
+      .annotate(OpenApi.Identifier, "completeSession")
       .annotate(OpenApi.Summary, "Assemble the parts into the stored file, verifying its SHA-256")
       .annotate(
         OpenApi.Description,
-        "Idempotent: repeating it returns the same stored file. The body is optional. On a SHA-256 " +
-          "mismatch the file and the session become FAILED."
+        "Idempotent: repeating it returns the same stored file. The body is optional. A mismatch with " +
+          "the SHA-256 declared at creation makes the file and the session FAILED; a mismatch with one " +
+          "given only in this request is 422 and leaves the session completable."
       )
       .annotate(OpenApi.Transform, (operation) => ({
         ...operation,
@@ -198,9 +222,18 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
       .addError(NotFound)
       .addError(Forbidden)
       .addError(SessionNotWritable)
+      .annotate(OpenApi.Identifier, "abortSession")
       .annotate(OpenApi.Summary, "Abort: the session becomes ABORTED, its file FAILED, its parts deleted")
+      .annotate(
+        OpenApi.Description,
+        "Releases the quota the session reserved. Aborting twice is harmless; a COMPLETE session is 409."
+      )
   )
   .middleware(Authentication)
   .annotate(OpenApi.Title, "Upload sessions")
+  .annotate(
+    OpenApi.Description,
+    "A session receives one file in parts: create it, PUT the parts, complete it; resume from its status"
+  )
 {}
 

@@ -16,6 +16,7 @@ import type { SessionId } from "../Domain/Ids"
 import { countInRanges, FailureReason, isOpen, missingRanges, type UploadSession, writeRefusal } from "../Domain/Session"
 import { makeKeyedLock } from "../KeyedLock"
 import { leaseTiming, newHolder, waitFor, whileHeld } from "../Lease"
+import { Metrics } from "../Operations/Metrics"
 import { Parts } from "../Parts/Parts"
 import { someOrFail } from "../Repo"
 import { inTransaction } from "../Sql"
@@ -34,6 +35,7 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
     const parts = yield* Parts
     const lifecycle = yield* SessionLifecycle
     const storage = yield* Storage
+    const metrics = yield* Metrics
     const inProcess = yield* makeKeyedLock<SessionId>()
     const lease = leaseTiming(config.uploadLease)
 
@@ -108,13 +110,14 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
           // a digest given only now may be a typo: the session stays completable with the right one,
           // and the object stays for that (completing again yields the same bytes)
           if (!expected.value.declaredAtCreation) return Option.some(mismatch)
-          yield* inTransaction(lifecycle.terminate({
+          const failed = yield* inTransaction(lifecycle.terminate({
             sessionId: session.id,
             status: "FAILED",
             reason: FailureReason.checksumMismatch,
             now,
             computedSha256: Option.some(object.sha256)
           }))
+          if (Option.isSome(failed)) yield* metrics.sessionFailed
           yield* storage.deleteObject(object.key).pipe(Effect.orDie)
           yield* storage.discardUpload(target).pipe(Effect.orDie)
           return Option.some(mismatch)
@@ -130,10 +133,12 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
           if (Option.getOrNull(current.file.storage_key) !== object.key) yield* storage.deleteObject(object.key).pipe(Effect.orDie)
           return Option.none()
         }
+        yield* metrics.sessionCompleted
         yield* storage.discardUpload(target).pipe(Effect.orDie)
         return Option.none()
       }).pipe(
         Effect.ensuring(repo.releaseFinalize(session.id, holder).pipe(Effect.ignore)),
+        metrics.timeFinalize,
         Effect.withSpan("Finalizer.assemble", { attributes: { session: session.id, parts: session.total_parts } })
       )
 
@@ -198,5 +203,5 @@ export class Finalizer extends Effect.Service<Finalizer>()("Portal/Finalizer", {
 
     return { complete } as const
   }),
-  dependencies: [SessionsRepo.Default, Sessions.Default, Parts.Default, SessionLifecycle.Default]
+  dependencies: [SessionsRepo.Default, Sessions.Default, Parts.Default, SessionLifecycle.Default, Metrics.Default]
 }) {}

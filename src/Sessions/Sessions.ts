@@ -11,6 +11,7 @@ import { FileId, newId, SessionId, type UserId } from "../Domain/Ids"
 import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
 import { FailureReason, OPEN_STATUSES, type PartRange, type SessionStatus } from "../Domain/Session"
 import { Files } from "../Files/Files"
+import { Metrics } from "../Operations/Metrics"
 import type { QuotaReport } from "../Domain/Quota"
 import { Quota } from "../Quota/Quota"
 import { someOrFail } from "../Repo"
@@ -31,6 +32,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
     const quota = yield* Quota
     const lifecycle = yield* SessionLifecycle
     const storage = yield* Storage
+    const metrics = yield* Metrics
     const limits = effectiveLimits(config.limits, storage.limits)
 
     const uploadLimits = new UploadLimits({
@@ -142,6 +144,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
           Effect.catchTag("IdempotencyKeyTaken", () => createOnce),
           Effect.catchTag("IdempotencyKeyTaken", (error) => Effect.die(error))
         )
+        if (outcome.created) yield* metrics.sessionCreated
         // a new session has no parts yet: shown from the rows just written, without reading them back
         const session = outcome.created ? toView(outcome.row, [], yield* DateTime.now) : yield* view(outcome.id)
         return {
@@ -198,9 +201,10 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
           return yield* SessionNotWritable.of(current.session, "a completed session cannot be aborted")
         }
         const now = yield* DateTime.now
-        yield* inTransaction(
+        const aborted = yield* inTransaction(
           lifecycle.terminate({ sessionId: id, status: "ABORTED", reason: FailureReason.aborted, now })
         )
+        if (Option.isSome(aborted)) yield* metrics.sessionAborted
         yield* discardUploads([id])
         const after = yield* view(id)
         if (after.status === "COMPLETE") {
@@ -217,6 +221,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
     Files.Default,
     Batches.Default,
     Quota.Default,
-    SessionLifecycle.Default
+    SessionLifecycle.Default,
+    Metrics.Default
   ]
 }) {}

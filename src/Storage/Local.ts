@@ -21,7 +21,7 @@ import { consumeBody } from "./Body"
 import { Durable, fsyncDirectory } from "./Durable"
 import { makeLocalAssembler, MANIFEST, ObjectManifest } from "./LocalAssembler"
 import { makeRegionHasher, type RegionHasher } from "./RegionHasher"
-import { Storage, StorageError, type StorageShape } from "./Storage"
+import { BodyUnreadable, Storage, StorageError, type StorageShape } from "./Storage"
 
 export interface LocalStorageOptions {
   readonly root: string
@@ -112,12 +112,17 @@ export const makeLocalStorage = (
      * part is then computed by the hashing worker from what the file holds, beside the event
      * loop; a small one's on the way in.
      */
-    const writePart: StorageShape["writePart"] = ({ body, claim, observe, partNumber, size, target }) => {
-      const key = `${target.ref}/${partNumber}.${claim}`
+    const writeOwnFile = (
+      directory: string,
+      key: string,
+      size: number,
+      body: ReadableStream<Uint8Array>,
+      observe?: (bytes: number) => void
+    ) => {
       const path = pathOf(key)
       const failed = (operation: string) => (cause: unknown) => new StorageError({ operation, key, cause })
       return Effect.acquireUseRelease(
-        createClaimFile(target.ref, key),
+        createClaimFile(directory, key),
         (fd) =>
           Effect.gen(function*() {
             let position = 0
@@ -145,6 +150,20 @@ export const makeLocalStorage = (
           }),
         (fd) => Effect.sync(() => closeSync(fd))
       ).pipe(Effect.onError(() => Effect.sync(() => rmSync(path, { force: true }))))
+    }
+
+    const writePart: StorageShape["writePart"] = ({ body, claim, observe, partNumber, size, target }) =>
+      writeOwnFile(target.ref, `${target.ref}/${partNumber}.${claim}`, size, body, observe)
+
+    /** A fragment is a file of its own in the session's parts folder, so it goes with the upload. */
+    const writeFragment: StorageShape["writeFragment"] = ({ body, partNumber, partOffset, size, target }) => {
+      const key = `${target.ref}/fragment.${partNumber}.${partOffset}.${Bun.randomUUIDv7()}`
+      return Effect.flatMap(writeOwnFile(target.ref, key, size, body), (written) =>
+        written.size === size
+          ? Effect.succeed(written)
+          : Effect.sync(() => rmSync(pathOf(key), { force: true })).pipe(
+            Effect.zipRight(Effect.fail(new BodyUnreadable({ cause: `the fragment ended after ${written.size} of ${size} bytes` })))
+          ))
     }
 
     const open: StorageShape["open"] = (key, window) =>
@@ -203,6 +222,7 @@ export const makeLocalStorage = (
       createUpload: ({ sessionId }) =>
         Effect.as(attempt("mkdir", uploadKey(sessionId), () => durable.directory(uploadKey(sessionId))), uploadKey(sessionId)),
       writePart,
+      writeFragment,
       partRecorded: assembler.partRecorded,
       followedSessions: assembler.followedSessions,
       release: assembler.forget,

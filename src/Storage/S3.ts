@@ -4,6 +4,8 @@
  *
  *   <prefix>files/<file>      the final object of a file: also the key of its session's
  *                             multipart upload, so completing the upload makes the object
+ *   <prefix>files/<file>.tus/ fragments of parts of a tus upload (src/Tus), until each part is
+ *                             whole; the garbage collection removes those of ended sessions
  *
  * A session is one multipart upload, started by its first part. Part n is UploadPart n,
  * streamed from the request as it arrives (its SHA-256 computed on the way) with nothing
@@ -27,6 +29,8 @@ import {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 const GiB = 1024 ** 3
+/** What follows a file's key in the keys of its tus fragments. */
+const FRAGMENTS = ".tus/"
 
 const storageError = (operation: string, key: string) => (failure: S3Failure) =>
   new StorageError({ operation, key, cause: failure.message })
@@ -45,9 +49,20 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
   const filesPrefix = `${settings.prefix}files/`
   const objectKey = (fileId: string) => `${filesPrefix}${fileId}`
 
-  const writePart: StorageShape["writePart"] = ({ body, observe, partNumber, size, target }) =>
+  /**
+   * Passes `body` (exactly `size` bytes) to `upload` as it arrives, counted and hashed on the
+   * way; `upload` answers how completion names what it stored. A body that ends early is
+   * answered with its size and stored nowhere.
+   */
+  const streamed = (
+    key: string,
+    operation: string,
+    size: number,
+    body: ReadableStream<Uint8Array>,
+    upload: (passed: ReadableStream<Uint8Array>) => Effect.Effect<string, S3Failure>,
+    observe?: (bytes: number) => void
+  ) =>
     Effect.suspend(() => {
-      const key = objectKey(target.fileId)
       const hasher = new Bun.CryptoHasher("sha256")
       const reader = body.getReader()
       let received = 0
@@ -81,14 +96,14 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
         },
         cancel: (reason) => reader.cancel(reason)
       })
-      return client.uploadPart(key, target.ref, partNumber, size, passed).pipe(
+      return upload(passed).pipe(
         Effect.either,
         Effect.flatMap((uploaded) =>
           Effect.gen(function*() {
             if (refusal instanceof BodyTooLarge || refusal instanceof BodyUnreadable) return yield* refusal
             // S3 kept nothing of a body that ended early: its size tells the caller what is wrong
             if (refusal === "short") return { size: received, sha256: hasher.digest("hex"), locator: "" }
-            if (uploaded._tag === "Left") return yield* storageError("upload part", key)(uploaded.left)
+            if (uploaded._tag === "Left") return yield* storageError(operation, key)(uploaded.left)
             // S3 took exactly `size` bytes; a body that goes on beyond them is too long
             const more = yield* Effect.promise(() => reader.read().catch(() => ({ done: true, value: undefined })))
             if (!more.done) {
@@ -100,6 +115,22 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
         Effect.onInterrupt(() => Effect.sync(() => void reader.cancel().catch(() => undefined)))
       )
     })
+
+  const writePart: StorageShape["writePart"] = ({ body, observe, partNumber, size, target }) => {
+    const key = objectKey(target.fileId)
+    return streamed(key, "upload part", size, body, (passed) => client.uploadPart(key, target.ref, partNumber, size, passed), observe)
+  }
+
+  /** A fragment is an object of its own beside the file's, `files/<file>.tus/<n>.<offset>.<id>`. */
+  const writeFragment: StorageShape["writeFragment"] = ({ body, partNumber, partOffset, size, target }) => {
+    const key = `${objectKey(target.fileId)}${FRAGMENTS}${partNumber}.${partOffset}.${Bun.randomUUIDv7()}`
+    return streamed(key, "write fragment", size, body, (passed) => Effect.as(client.putObject(key, size, passed), key)).pipe(
+      Effect.filterOrFail(
+        (written) => written.size === size,
+        (written) => new BodyUnreadable({ cause: `the fragment ended after ${written.size} of ${size} bytes` })
+      )
+    )
+  }
 
   /** SHA-256 of what the store holds under `key`, read back in one pass. */
   const digestOf = (key: string) =>
@@ -166,8 +197,11 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
       return { backend: "s3" as const, bucket: Option.some(settings.bucket), key, size: held.size, sha256: held.sha256 }
     })
 
+  /** The file an object of ours was made for: its final object, or a fragment of its tus upload. */
   const fileIdOf = (key: string) => {
-    const fileId = key.startsWith(filesPrefix) ? key.slice(filesPrefix.length) : ""
+    const name = key.startsWith(filesPrefix) ? key.slice(filesPrefix.length) : ""
+    const fragment = name.indexOf(FRAGMENTS)
+    const fileId = fragment === -1 ? name : name.slice(0, fragment)
     return UUID.test(fileId) ? Option.some(fileId) : Option.none()
   }
 
@@ -178,6 +212,7 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
     createUpload: ({ fileId }) =>
       client.createMultipartUpload(objectKey(fileId)).pipe(Effect.mapError(storageError("create upload", objectKey(fileId)))),
     writePart,
+    writeFragment,
     partRecorded: () => Effect.void,
     followedSessions: Effect.succeed([]),
     release: () => Effect.void,

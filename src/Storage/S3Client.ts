@@ -137,6 +137,13 @@ export const makeS3Client = (
           ))
       ),
 
+    /** Streams `body` (exactly `size` bytes, or it fails) as the object `key`. */
+    putObject: (key: string, size: number, body: ReadableStream<Uint8Array>) =>
+      send("PutObject", objectUrl(key), { method: "PUT", headers: { "content-length": String(size) }, body }).pipe(
+        Effect.flatMap((response) => Effect.promise(() => response.arrayBuffer())),
+        Effect.asVoid
+      ),
+
     /**
      * Completes the upload with every part, in order. S3 may answer 200 with an error in the
      * body (it documents so): that is a failure too.

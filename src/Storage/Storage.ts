@@ -125,6 +125,21 @@ export interface StorageShape {
     readonly observe?: (bytes: number) => void
   }) => Effect.Effect<WrittenPart, BodyTooLarge | BodyUnreadable | StorageError>
 
+  /**
+   * tus: keeps exactly `size` bytes of `body` durably as a fragment of part `partNumber`,
+   * starting `partOffset` bytes into the part, under a key of its own (read back with `open`,
+   * removed with `deleteObject`; what is left when the session ends goes with its upload or
+   * with the garbage collection of objects). Fails with BodyTooLarge past `size`; a shorter
+   * body is kept nowhere and fails with BodyUnreadable.
+   */
+  readonly writeFragment: (input: {
+    readonly target: UploadTarget
+    readonly partNumber: number
+    readonly partOffset: number
+    readonly size: number
+    readonly body: ReadableStream<Uint8Array>
+  }) => Effect.Effect<WrittenPart, BodyTooLarge | BodyUnreadable | StorageError>
+
   /** A part was recorded as received: a hint for work that can start early (never fails). */
   readonly partRecorded: (target: UploadTarget, part: ReceivedPart) => Effect.Effect<void>
 

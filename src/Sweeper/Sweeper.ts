@@ -14,6 +14,7 @@ import { DateTime, Duration, Effect, Schedule } from "effect"
 import { PortalConfig } from "../Config"
 import { FailureReason } from "../Domain/Session"
 import { SweepReport } from "../Domain/Sweep"
+import { Metrics } from "../Operations/Metrics"
 import { SessionLifecycle } from "../Sessions/Lifecycle"
 import { Sessions } from "../Sessions/Sessions"
 import { SessionsRepo } from "../Sessions/SessionsRepo"
@@ -33,6 +34,7 @@ const chunks = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A
 export class Sweeper extends Effect.Service<Sweeper>()("Portal/Sweeper", {
   effect: Effect.gen(function*() {
     const lifecycle = yield* SessionLifecycle
+    const metrics = yield* Metrics
     const sessions = yield* Sessions
     const repo = yield* SessionsRepo
     const storage = yield* Storage
@@ -49,6 +51,7 @@ export class Sweeper extends Effect.Service<Sweeper>()("Portal/Sweeper", {
             Effect.catchAllCause((cause) => Effect.logWarning("could not give up the uploads of expired sessions", cause))
           )
           expired += ended.length
+          yield* metrics.sessionsExpired(ended.length)
           if (locked < BATCH) return expired
         }
       })
@@ -112,7 +115,7 @@ export class Sweeper extends Effect.Service<Sweeper>()("Portal/Sweeper", {
 
     return { sweep } as const
   }),
-  dependencies: [SessionLifecycle.Default, Sessions.Default, SessionsRepo.Default]
+  dependencies: [SessionLifecycle.Default, Sessions.Default, SessionsRepo.Default, Metrics.Default]
 }) {}
 
 /** Sweeps every SWEEP_INTERVAL in the background; a failed sweep is logged and the next one runs. */
