@@ -12,15 +12,18 @@
  * buffered beyond a chunk; the part's ETag is recorded with it. Completing sends every part
  * with its recorded ETag, so S3 itself refuses a part that a stalled writer replaced after it
  * was recorded (InvalidPart; those parts are then sent again). The whole-file SHA-256 is
- * computed from the bytes the store holds: the completed object is read back once.
+ * of the bytes of exactly the parts S3 assembled: carried on as they passed through, on any
+ * instance (S3Digest.ts), and for whatever was not, read back from the completed object.
  */
 import { Effect, Layer, Option } from "effect"
 import { PortalConfig, type S3Settings } from "../Config"
 import { makeS3Client, type S3Client, type S3Failure } from "./S3Client"
+import { DEFAULT_DIGEST_BUFFER, makeS3Digests, type PartCapture, type S3Digests } from "./S3Digest"
 import {
   BodyTooLarge,
   BodyUnreadable,
   PartsReplaced,
+  type ReceivedPart,
   Storage,
   StorageError,
   type StorageShape,
@@ -45,7 +48,12 @@ const startupProblem = (settings: { readonly bucket: string }, bucketUrl: string
   return `the S3 bucket ${settings.bucket} is not usable: ${failure.message}`
 }
 
-export const makeS3Storage = (client: S3Client, settings: { readonly bucket: string; readonly prefix: string; readonly minPartSize: number }) => {
+export const makeS3Storage = (
+  client: S3Client,
+  settings: { readonly bucket: string; readonly prefix: string; readonly minPartSize: number },
+  /** Carries the whole-file digest on as parts pass (S3Digest.ts); without it, completion reads the object back. */
+  digests?: S3Digests
+) => {
   const filesPrefix = `${settings.prefix}files/`
   const objectKey = (fileId: string) => `${filesPrefix}${fileId}`
 
@@ -60,7 +68,8 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
     size: number,
     body: ReadableStream<Uint8Array>,
     upload: (passed: ReadableStream<Uint8Array>) => Effect.Effect<string, S3Failure>,
-    observe?: (bytes: number) => void
+    observe?: (bytes: number) => void,
+    capture?: PartCapture
   ) =>
     Effect.suspend(() => {
       const hasher = new Bun.CryptoHasher("sha256")
@@ -92,6 +101,7 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
             return controller.error(refusal)
           }
           hasher.update(next.value)
+          capture?.push(next.value)
           controller.enqueue(next.value)
         },
         cancel: (reason) => reader.cancel(reason)
@@ -110,15 +120,19 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
               void reader.cancel().catch(() => undefined)
               return yield* new BodyTooLarge({ limit: size })
             }
+            capture?.written(uploaded.right)
             return { size: received, sha256: hasher.digest("hex"), locator: uploaded.right }
           })),
-        Effect.onInterrupt(() => Effect.sync(() => void reader.cancel().catch(() => undefined)))
+        Effect.onInterrupt(() => Effect.sync(() => void reader.cancel().catch(() => undefined))),
+        Effect.tap((written) => written.locator === "" ? Effect.sync(() => capture?.drop()) : Effect.void),
+        Effect.onError(() => Effect.sync(() => capture?.drop()))
       )
     })
 
   const writePart: StorageShape["writePart"] = ({ body, observe, partNumber, size, target }) => {
     const key = objectKey(target.fileId)
-    return streamed(key, "upload part", size, body, (passed) => client.uploadPart(key, target.ref, partNumber, size, passed), observe)
+    const capture = digests?.capture(target, partNumber, size)
+    return streamed(key, "upload part", size, body, (passed) => client.uploadPart(key, target.ref, partNumber, size, passed), observe, capture)
   }
 
   /** A fragment is an object of its own beside the file's, `files/<file>.tus/<n>.<offset>.<id>`. */
@@ -132,26 +146,39 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
     )
   }
 
-  /** SHA-256 of what the store holds under `key`, read back in one pass. */
-  const digestOf = (key: string) =>
-    client.getObject(key).pipe(
-      Effect.mapError(storageError("read back", key)),
-      Effect.flatMap((response) =>
-        Effect.tryPromise({
-          try: async () => {
-            const hasher = new Bun.CryptoHasher("sha256")
-            let size = 0
-            if (response.body !== null) {
-              for await (const chunk of response.body) {
-                hasher.update(chunk)
-                size += chunk.byteLength
+  /**
+   * SHA-256 of what the store holds under `key`: `hasher` (which has seen the first `offset`
+   * bytes already) fed with the rest, read back in one pass. Answers the object's size too.
+   */
+  const digestFrom = (key: string, total: number, start: { readonly hasher: { update(chunk: Uint8Array): unknown; digest(): string }; readonly offset: number }) =>
+    start.offset >= total
+      ? Effect.sync(() => ({ size: start.offset, sha256: start.hasher.digest() }))
+      : client.getObject(key, start.offset === 0 ? undefined : { offset: start.offset, length: total - start.offset }).pipe(
+        Effect.mapError(storageError("read back", key)),
+        Effect.flatMap((response) =>
+          Effect.tryPromise({
+            try: async () => {
+              let size = start.offset
+              if (response.body !== null) {
+                for await (const chunk of response.body) {
+                  start.hasher.update(chunk)
+                  size += chunk.byteLength
+                }
               }
-            }
-            return { size, sha256: hasher.digest("hex") }
-          },
-          catch: (cause) => new StorageError({ operation: "read back", key, cause })
-        })
+              return { size, sha256: start.hasher.digest() }
+            },
+            catch: (cause) => new StorageError({ operation: "read back", key, cause })
+          })
+        )
       )
+
+  /** Where the digest of a completed upload starts: the parts digested as they passed, or byte 0. */
+  const digestStart = (target: UploadTarget, parts: ReadonlyArray<ReceivedPart>) =>
+    (digests === undefined ? Effect.succeedNone : digests.startFor(target, parts)).pipe(
+      Effect.map(Option.getOrElse(() => {
+        const hasher = new Bun.CryptoHasher("sha256")
+        return { hasher: { update: (chunk: Uint8Array) => hasher.update(chunk), digest: () => hasher.digest("hex") }, offset: 0 }
+      }))
     )
 
   /** Which parts the store holds other bytes of than those recorded (their ETags differ). */
@@ -190,7 +217,9 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
           return Effect.fail(storageError("complete", key)(failure))
         })
       )
-      const held = yield* digestOf(key)
+      const ordered = [...parts].sort((a, b) => a.partNumber - b.partNumber)
+      const held = yield* digestFrom(key, total, yield* digestStart(target, ordered))
+      if (digests !== undefined) yield* digests.forget(target.ref)
       if (held.size !== total) {
         return yield* new StorageError({ operation: "complete", key, cause: `the object has ${held.size} bytes, the parts ${total}` })
       }
@@ -213,13 +242,14 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
       client.createMultipartUpload(objectKey(fileId)).pipe(Effect.mapError(storageError("create upload", objectKey(fileId)))),
     writePart,
     writeFragment,
-    partRecorded: () => Effect.void,
-    followedSessions: Effect.succeed([]),
-    release: () => Effect.void,
+    partRecorded: (target, part) => digests?.recorded(target, part) ?? Effect.void,
+    followedSessions: digests?.followedSessions ?? Effect.succeed([]),
+    release: (sessionId) => digests?.release(sessionId) ?? Effect.void,
     complete,
     discardUpload: (target: UploadTarget) =>
       client.abortMultipartUpload(objectKey(target.fileId), target.ref).pipe(
-        Effect.mapError(storageError("abort upload", objectKey(target.fileId)))
+        Effect.mapError(storageError("abort upload", objectKey(target.fileId))),
+        Effect.zipLeft(digests?.forget(target.ref) ?? Effect.void)
       ),
     deleteObject: (key) => client.deleteObject(key).pipe(Effect.mapError(storageError("delete", key))),
     // ours are only the keys of files/ under the prefix that name a file: nothing else is touched
@@ -263,7 +293,7 @@ export const makeS3Storage = (client: S3Client, settings: { readonly bucket: str
 }
 
 /** The configured S3 bucket; a missing bucket or refused credentials stop the start with a clear message. */
-export const S3StorageLive = Layer.effect(
+export const S3StorageLive = Layer.scoped(
   Storage,
   Effect.gen(function*() {
     const { s3 } = yield* PortalConfig
@@ -274,7 +304,7 @@ export const S3StorageLive = Layer.effect(
         new StorageError({ operation: "start", key: settings.bucket, cause: startupProblem(settings, client.bucketUrl, failure) })
       )
     )
-    return makeS3Storage(client, settings)
+    return makeS3Storage(client, settings, yield* makeS3Digests({ budget: DEFAULT_DIGEST_BUFFER }))
   })
 )
 
