@@ -28,16 +28,15 @@ export class Api extends HttpApi.make("ingest-portal")
   .addError(InternalError)
   .addError(ServiceUnavailable)
   .addError(ShuttingDown)
-  .annotate(OpenApi.Transform, (spec) => documentForClients(documentRequestId(spec)))
-  .annotate(OpenApi.Title, "Ingest Portal")
-  .annotate(OpenApi.Version, "0.1.0")
-  .annotate(
-    OpenApi.Description,
-    "Resumable, chunked file uploads: create a session, PUT its parts in any order and in parallel, " +
+  .annotateContext(OpenApi.annotations({
+    title: "Ingest Portal",
+    version: "0.1.0",
+    description: "Resumable, chunked file uploads: create a session, PUT its parts in any order and in parallel, " +
       "complete it into storage with a verified SHA-256.\n\n" +
       "Every endpoint but /health needs `Authorization: Bearer <token>`. Errors are JSON with a stable " +
-      "`_tag`, a human `message` and the fields that help; responses carry an `X-Request-Id`."
-  )
-  // relative: the document is served by the instance it describes, whatever its address
-  .annotate(OpenApi.Servers, [{ url: "/", description: "The server that serves this document" }])
+      "`_tag`, a human `message` and the fields that help; responses carry an `X-Request-Id`.",
+    // relative: the document is served by the instance it describes, whatever its address
+    servers: [{ url: "/", description: "The server that serves this document" }],
+    transform: (spec) => documentForClients(documentRequestId(spec))
+  }))
 {}

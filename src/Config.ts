@@ -1,37 +1,12 @@
 /**
  * Every setting of the service, read once with Effect `Config` from the environment.
  * Names are part of the contract (README.md, "Configuration"); sizes are bytes, durations seconds.
+ * How a value is read is in Config/Values.ts; the JWT and CORS settings have files of their own.
  */
-import { Config, ConfigError, Context, Duration, Either, Layer, Option, Redacted } from "effect"
-import { createPublicKey, type KeyObject, X509Certificate } from "node:crypto"
-
-const MiB = 1024 * 1024
-const GiB = 1024 * MiB
-
-const bytes = (name: string, fallback: number) =>
-  Config.integer(name).pipe(
-    Config.validate({ message: `${name} must be a positive number of bytes`, validation: (n) => n > 0 }),
-    Config.withDefault(fallback)
-  )
-
-const seconds = (name: string, fallback: number) =>
-  Config.number(name).pipe(
-    Config.validate({ message: `${name} must be a positive number of seconds`, validation: (n) => n > 0 }),
-    Config.withDefault(fallback),
-    Config.map(Duration.seconds)
-  )
-
-const optionalString = (name: string) =>
-  Config.option(Config.string(name)).pipe(Config.map(Option.filter((s) => s.trim() !== "")))
-
-/** `a/b, text/*` → ["a/b", "text/*"]; unset or empty means every type is allowed. */
-const contentTypeList = (name: string) =>
-  optionalString(name).pipe(
-    Config.map(Option.map((raw) =>
-      raw.split(",").map((s) => s.trim().toLowerCase()).filter((s) => s !== "")
-    )),
-    Config.map(Option.filter((list) => list.length > 0))
-  )
+import { Config, Context, Duration, Layer, Option, Redacted } from "effect"
+import { type CorsOrigins, corsOrigins } from "./Config/CorsOrigins"
+import { type JwtSettings, jwtSettings } from "./Config/JwtSettings"
+import { bytes, GiB, MiB, optionalList, optionalString, seconds } from "./Config/Values"
 
 export type StorageBackend = "local" | "s3"
 
@@ -55,29 +30,6 @@ export interface S3Settings {
   readonly minPartSize: number
 }
 
-export type CorsOrigins =
-  | { readonly _tag: "None" }
-  | { readonly _tag: "Any" }
-  | { readonly _tag: "Listed"; readonly origins: ReadonlyArray<string> }
-
-/** `https://a.example, http://localhost:3000` → the origins as browsers send them; `*` → any. */
-const corsOrigins = optionalString("CORS_ORIGINS").pipe(
-  Config.mapOrFail((raw) => {
-    if (Option.isNone(raw)) return Either.right<CorsOrigins>({ _tag: "None" })
-    const listed = raw.value.split(",").map((origin) => origin.trim()).filter((origin) => origin !== "")
-    if (listed.includes("*")) return Either.right<CorsOrigins>({ _tag: "Any" })
-    const origins: Array<string> = []
-    for (const origin of listed) {
-      const parsed = URL.canParse(origin) ? new URL(origin) : undefined
-      if (parsed === undefined || parsed.origin !== origin.replace(/\/$/, "")) {
-        return Either.left(ConfigError.InvalidData([], `CORS_ORIGINS: ${origin} is not an origin such as https://app.example.com`))
-      }
-      origins.push(parsed.origin)
-    }
-    return Either.right<CorsOrigins>({ _tag: "Listed", origins })
-  })
-)
-
 export interface WebhookSettings {
   readonly url: Option.Option<string>
   readonly secret: Option.Option<Redacted.Redacted<string>>
@@ -90,33 +42,12 @@ export interface WebhookSettings {
   readonly batchSize: number
 }
 
-/** Where the keys that sign accepted JWTs come from: at most one source is configured. */
-export type JwtKeySource =
-  | { readonly _tag: "Jwks"; readonly url: URL }
-  | { readonly _tag: "PublicKey"; readonly spki: string; readonly algorithm: "RS256" | "ES256" }
-  | { readonly _tag: "Secret"; readonly secret: Redacted.Redacted<string> }
-
-export interface JwtSettings {
-  /** None: JWT bearer tokens are refused (API tokens only). */
-  readonly keySource: Option.Option<JwtKeySource>
-  readonly issuer: Option.Option<string>
-  /** Any of these in `aud` is accepted. */
-  readonly audience: Option.Option<ReadonlyArray<string>>
-  readonly adminGroup: Option.Option<string>
-  /** How far `exp` and `nbf` may be off: the clocks of the identity provider and ours drift apart. */
-  readonly clockTolerance: Duration.Duration
-  /** A JWKS fetch is abandoned after this long, so a slow identity provider cannot hold a request. */
-  readonly jwksTimeout: Duration.Duration
-  /** After a fetch, an unknown `kid` triggers no other fetch for this long. */
-  readonly jwksCooldown: Duration.Duration
-  /** Keys are fetched again after this long even when every `kid` is known. */
-  readonly jwksCacheMaxAge: Duration.Duration
-}
-
 export interface PortalSettings {
   readonly port: number
   readonly host: string
   readonly dataDir: string
+  /** Where the embedded database's templates are kept (EmbeddedTemplate.ts); none: under node_modules/.cache. */
+  readonly embeddedTemplateDir: Option.Option<string>
   readonly databaseUrl: Option.Option<Redacted.Redacted<string>>
   readonly databasePoolSize: number
   readonly storageBackend: StorageBackend
@@ -148,85 +79,6 @@ export interface PortalSettings {
   readonly metricsToken: Option.Option<Redacted.Redacted<string>>
 }
 
-/**
- * AUTH_JWT_PUBLIC_KEY as a SPKI PEM and the one algorithm its type allows: a PEM public key or
- * certificate, or the bare base64 of the key (what Keycloak shows); line breaks may be written
- * as `\n`, as environment files often do.
- */
-const jwtPublicKey = (raw: string): Either.Either<Extract<JwtKeySource, { _tag: "PublicKey" }>, string> => {
-  const text = raw.replaceAll("\\n", "\n").trim()
-  let key: KeyObject
-  try {
-    key = text.includes("-----BEGIN CERTIFICATE-----")
-      ? new X509Certificate(text).publicKey
-      : text.startsWith("-----BEGIN")
-      ? createPublicKey(text)
-      : createPublicKey({ key: Buffer.from(text, "base64"), format: "der", type: "spki" })
-  } catch {
-    return Either.left("AUTH_JWT_PUBLIC_KEY is not a PEM public key or certificate")
-  }
-  const spki = key.export({ type: "spki", format: "pem" }).toString()
-  if (key.asymmetricKeyType === "rsa") return Either.right({ _tag: "PublicKey", spki, algorithm: "RS256" })
-  if (key.asymmetricKeyType === "ec" && key.asymmetricKeyDetails?.namedCurve === "prime256v1") {
-    return Either.right({ _tag: "PublicKey", spki, algorithm: "ES256" })
-  }
-  return Either.left("AUTH_JWT_PUBLIC_KEY must be an RSA key (RS256) or an EC P-256 key (ES256)")
-}
-
-const httpUrl = (raw: string): Option.Option<URL> => {
-  try {
-    const url = new URL(raw)
-    return url.protocol === "http:" || url.protocol === "https:" ? Option.some(url) : Option.none()
-  } catch {
-    return Option.none()
-  }
-}
-
-/** RFC 7518 3.2: an HS256 key has at least as many bits as the hash. */
-const MIN_HS256_SECRET_BYTES = 32
-
-const jwtKeySource: Config.Config<Option.Option<JwtKeySource>> = Config.all({
-  jwksUrl: optionalString("AUTH_JWT_JWKS_URL").pipe(
-    Config.validate({
-      message: "AUTH_JWT_JWKS_URL must be an http:// or https:// URL",
-      validation: Option.match({ onNone: () => true, onSome: (url) => Option.isSome(httpUrl(url)) })
-    })
-  ),
-  publicKey: optionalString("AUTH_JWT_PUBLIC_KEY").pipe(
-    Config.mapOrFail(Option.match({
-      onNone: () => Either.right(Option.none()),
-      onSome: (raw) =>
-        Either.mapBoth(jwtPublicKey(raw), {
-          onLeft: (message) => ConfigError.InvalidData(["AUTH_JWT_PUBLIC_KEY"], message),
-          onRight: Option.some
-        })
-    }))
-  ),
-  secret: optionalString("AUTH_JWT_SECRET").pipe(
-    Config.validate({
-      message: `AUTH_JWT_SECRET must be at least ${MIN_HS256_SECRET_BYTES} bytes for HS256`,
-      validation: Option.match({
-        onNone: () => true,
-        onSome: (secret) => new TextEncoder().encode(secret).byteLength >= MIN_HS256_SECRET_BYTES
-      })
-    })
-  )
-}).pipe(
-  Config.validate({
-    message: "set only one of AUTH_JWT_JWKS_URL, AUTH_JWT_PUBLIC_KEY and AUTH_JWT_SECRET",
-    validation: (sources) =>
-      [Option.isSome(sources.jwksUrl), Option.isSome(sources.publicKey), Option.isSome(sources.secret)]
-        .filter((isSet) => isSet).length <= 1
-  }),
-  Config.map(({ jwksUrl, publicKey, secret }): Option.Option<JwtKeySource> =>
-    Option.firstSomeOf<JwtKeySource>([
-      Option.map(Option.flatMap(jwksUrl, httpUrl), (url) => ({ _tag: "Jwks", url })),
-      publicKey,
-      Option.map(secret, (value) => ({ _tag: "Secret", secret: Redacted.make(value) }))
-    ])
-  )
-)
-
 export const settingsConfig: Config.Config<PortalSettings> = Config.all({
   port: Config.integer("PORT").pipe(
     Config.validate({ message: "PORT must be 0..65535 (0 picks a free port)", validation: (n) => n >= 0 && n <= 65535 }),
@@ -234,6 +86,7 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
   ),
   host: Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
   dataDir: Config.string("DATA_DIR").pipe(Config.withDefault("./data")),
+  embeddedTemplateDir: optionalString("EMBEDDED_TEMPLATE_DIR"),
   databaseUrl: Config.option(Config.redacted("DATABASE_URL")).pipe(
     Config.map(Option.filter((url) => Redacted.value(url).trim() !== ""))
   ),
@@ -268,7 +121,7 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
     chunkSizeDefault: bytes("UPLOAD_CHUNK_SIZE_DEFAULT", 8 * MiB),
     chunkSizeMin: bytes("UPLOAD_CHUNK_SIZE_MIN", 5 * MiB),
     chunkSizeMax: bytes("UPLOAD_CHUNK_SIZE_MAX", 64 * MiB),
-    allowedContentTypes: contentTypeList("UPLOAD_ALLOWED_CONTENT_TYPES")
+    allowedContentTypes: optionalList("UPLOAD_ALLOWED_CONTENT_TYPES", (type) => type.toLowerCase())
   }).pipe(Config.validate({
     message: "UPLOAD_CHUNK_SIZE_MIN <= UPLOAD_CHUNK_SIZE_DEFAULT <= UPLOAD_CHUNK_SIZE_MAX must hold",
     validation: (l) => l.chunkSizeMin <= l.chunkSizeDefault && l.chunkSizeDefault <= l.chunkSizeMax
@@ -317,26 +170,7 @@ export const settingsConfig: Config.Config<PortalSettings> = Config.all({
     message: "WEBHOOK_BACKOFF_BASE must not exceed WEBHOOK_BACKOFF_MAX",
     validation: (w) => Duration.lessThanOrEqualTo(w.backoffBase, w.backoffMax)
   })),
-  jwt: Config.all({
-    keySource: jwtKeySource,
-    issuer: optionalString("AUTH_JWT_ISSUER"),
-    audience: optionalString("AUTH_JWT_AUDIENCE").pipe(
-      Config.map(Option.map((raw) => raw.split(",").map((s) => s.trim()).filter((s) => s !== ""))),
-      Config.map(Option.filter((list) => list.length > 0))
-    ),
-    adminGroup: optionalString("AUTH_JWT_ADMIN_GROUP").pipe(Config.map(Option.map((group) => group.trim()))),
-    clockTolerance: Config.number("AUTH_JWT_CLOCK_TOLERANCE").pipe(
-      Config.validate({
-        message: "AUTH_JWT_CLOCK_TOLERANCE must be 0 to 300 seconds",
-        validation: (n) => n >= 0 && n <= 300
-      }),
-      Config.withDefault(30),
-      Config.map(Duration.seconds)
-    ),
-    jwksTimeout: seconds("AUTH_JWT_JWKS_TIMEOUT", 5),
-    jwksCooldown: seconds("AUTH_JWT_JWKS_COOLDOWN", 30),
-    jwksCacheMaxAge: seconds("AUTH_JWT_JWKS_CACHE_MAX_AGE", 600)
-  })
+  jwt: jwtSettings
 })
 
 export class PortalConfig extends Context.Tag("Portal/Config")<PortalConfig, PortalSettings>() {

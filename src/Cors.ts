@@ -6,7 +6,7 @@
  */
 import { HttpApp, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect } from "effect"
-import type { CorsOrigins } from "./Config"
+import type { CorsOrigins } from "./Config/CorsOrigins"
 
 const ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 

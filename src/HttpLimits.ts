@@ -29,7 +29,7 @@ const streamsItsBody = (method: string, url: string) =>
  * Whether `text`, read as JSON, opens more than `max` arrays or objects inside each other.
  * Brackets inside strings do not count; the text need not be valid JSON.
  */
-export const nestsDeeperThan = (text: string, max: number): boolean => {
+const nestsDeeperThan = (text: string, max: number): boolean => {
   let depth = 0
   let inString = false
   for (let i = 0; i < text.length; i++) {

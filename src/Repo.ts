@@ -4,11 +4,14 @@
  * infrastructure and becomes a defect here, so a repository's signatures carry only the
  * outcomes its callers decide on (absence, a taken unique key).
  */
-import { type SqlClient, SqlSchema } from "@effect/sql"
+import { SqlClient, SqlSchema } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { Effect, Option, type Schema } from "effect"
 import { OPEN_STATUSES } from "./Domain/Session"
 import { isUniqueViolation } from "./Sql"
+
+/** A repository: the queries `make` declares with the SQL client. */
+export const repository = <Queries>(make: (sql: SqlClient.SqlClient) => Queries) => Effect.map(SqlClient.SqlClient, make)
 
 interface Query<IA, II, IR, A, AI, AR, R, E> {
   readonly Request: Schema.Schema<IA, II, IR>
@@ -42,6 +45,21 @@ export const command = <IA, II, IR, R, E>(query: {
   const run = SqlSchema.void(query)
   return (request: IA) => Effect.orDie(run(request))
 }
+
+/** The row of `table` whose id is `id`, if there is one. */
+export const findRowById = <IdA, IdI extends string, IdR, A, I, R>(
+  sql: SqlClient.SqlClient,
+  table: string,
+  Id: Schema.Schema<IdA, IdI, IdR>,
+  Row: Schema.Schema<A, I, R>
+) => findOne({ Request: Id, Result: Row, execute: (id) => sql`SELECT * FROM ${sql(table)} WHERE id = ${id}` })
+
+/** Inserts one row into `table`, answering it as stored. */
+export const insertRow = <A, I extends Record<string, unknown>, R>(
+  sql: SqlClient.SqlClient,
+  table: string,
+  Row: Schema.Schema<A, I, R>
+) => single({ Request: Row, Result: Row, execute: (row) => sql`INSERT INTO ${sql(table)} ${sql.insert(row)} RETURNING *` })
 
 /** Like `single`, but a unique violation of `constraint` fails with `onTaken` instead of dying. */
 export const insertUnique = <IA, II, IR, A, AI, AR, R, T>(

@@ -2,16 +2,7 @@
  * Ingest Portal as a library: the HTTP contract (for typed clients and OpenAPI), the domain
  * schemas and errors, and the layers an Effect application composes to embed the service.
  */
-export {
-  AdminApi,
-  CreatedUser,
-  CreateUserRequest,
-  IssueTokenRequest,
-  OutboxPage,
-  TokenPage,
-  UpdateUserRequest,
-  UserPage
-} from "./Admin/Api"
+export * from "./Admin/Api"
 export { Api } from "./Api"
 export { AccountApi } from "./Auth/Api"
 export { Authentication } from "./Auth/Authentication"

@@ -197,7 +197,7 @@ describe.each(databases)("on $name", ({ open }) => {
       sql<{ table_name: string }>`SELECT table_name FROM information_schema.tables
                                    WHERE table_schema = 'public' ORDER BY table_name`))
     expect(tables.map((t) => t.table_name)).toEqual([
-      "api_tokens", "batches", "files", "outbox_events", "portal_migrations", "tus_uploads", "upload_fragments", "upload_parts",
+      "api_tokens", "batches", "files", "outbox_events", "portal_migrations", "tus_uploads", "upload_digests", "upload_fragments", "upload_parts",
       "upload_sessions", "users"
     ])
   })

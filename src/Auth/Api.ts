@@ -1,16 +1,16 @@
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+/** The caller's own account: who the bearer token belongs to. */
+import { HttpApiEndpoint } from "@effect/platform"
+import { operation } from "../ApiDocs/Operation"
 import { User } from "../Domain/User"
-import { Authentication } from "./Authentication"
+import { authenticatedGroup } from "./Authentication"
 
-export class AccountApi extends HttpApiGroup.make("account")
+export class AccountApi extends authenticatedGroup("account", { title: "Account", description: "The caller's own user" })
   .add(
     HttpApiEndpoint.get("me", "/me")
       .addSuccess(User)
-      .annotate(OpenApi.Identifier, "getCurrentUser")
-      .annotate(OpenApi.Summary, "The user the bearer token belongs to")
-      .annotate(OpenApi.Description, "A quick check of a token: its user's name, admin flag and quota.")
+      .annotateContext(operation("getCurrentUser", {
+        summary: "The user the bearer token belongs to",
+        description: "A quick check of a token: its user's name, admin flag and quota."
+      }))
   )
-  .middleware(Authentication)
-  .annotate(OpenApi.Title, "Account")
-  .annotate(OpenApi.Description, "The caller's own user")
 {}

@@ -1,4 +1,8 @@
+/** The HTTP side of authentication: the bearer-token middleware over Users, and the account handlers. */
+import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Layer } from "effect"
+import { Api } from "../Api"
+import { CurrentUser } from "../Domain/CurrentUser"
 import { noteUser } from "../Operations/CurrentRequest"
 import { Authentication } from "./Authentication"
 import { Users } from "./Users"
@@ -11,3 +15,5 @@ export const AuthenticationLive = Layer.effect(
       bearer: (token) => Effect.tap(users.authenticate(token), (user) => noteUser(user.id))
     }))
 )
+
+export const AccountLive = HttpApiBuilder.group(Api, "account", (handlers) => handlers.handle("me", () => CurrentUser))

@@ -1,9 +1,10 @@
 /**
- * JWT bearer tokens of an external identity provider (SPEC 9). A token is verified with the
- * configured key source only, and only with the algorithms that source can mean: RS256 or
- * ES256 for a JWKS URL, the key's own algorithm for a PEM key, HS256 for a secret; so
- * `alg: none`, and an HS256 token signed with a public key as its "secret", are refused.
- * `exp` and `sub` are required; `nbf`, `iss` and `aud` are checked when present or configured.
+ * JWT bearer tokens of an external identity provider (README.md, "JWTs from an identity
+ * provider"). A token is verified with the configured key source only, and only with the
+ * algorithms that source can mean: RS256 or ES256 for a JWKS URL, the key's own algorithm for
+ * a PEM key, HS256 for a secret; so `alg: none`, and an HS256 token signed with a public key as
+ * its "secret", are refused. `exp` and `sub` are required; `nbf`, `iss` and `aud` are checked
+ * when present or configured.
  */
 import { DateTime, Duration, Effect, Option, Redacted, Schema } from "effect"
 import {
@@ -16,7 +17,8 @@ import {
   jwtVerify,
   type JWTVerifyOptions
 } from "jose"
-import { type JwtKeySource, type JwtSettings, PortalConfig } from "../Config"
+import { PortalConfig } from "../Config"
+import type { JwtKeySource, JwtSettings } from "../Config/JwtSettings"
 import { PlainText } from "../Domain/Common"
 import { Unauthorized } from "../Domain/Errors"
 import { MAX_USER_NAME_LENGTH, UserName } from "../Domain/User"

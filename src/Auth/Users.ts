@@ -3,7 +3,7 @@ import { DateTime, Effect, Option, Redacted, Schema } from "effect"
 import { PortalConfig } from "../Config"
 import { InvalidRequest, NotFound, Unauthorized } from "../Domain/Errors"
 import { newId, TokenId, UserId } from "../Domain/Ids"
-import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
+import { fetchPage, type PageRequest } from "../Domain/Page"
 import { ApiToken, MAX_USER_NAME_LENGTH, User, UserName } from "../Domain/User"
 import { someOrDie, someOrFail } from "../Repo"
 import { type ExternalIdentity, JwtVerifier, looksLikeJwt } from "./Jwt"
@@ -14,11 +14,6 @@ export interface IssuedToken {
   readonly token: ApiToken
   /** Shown once; only its SHA-256 is stored. */
   readonly secret: Redacted.Redacted<string>
-}
-
-export interface PageRequest<Cursor> {
-  readonly cursor?: Cursor | undefined
-  readonly limit?: number | undefined
 }
 
 /** `name` cut to fit the longest user name with `suffix` after it. */
@@ -97,19 +92,17 @@ export class Users extends Effect.Service<Users>()("Portal/Users", {
 
     /** Newest first. */
     const list = (page: PageRequest<UserId>) =>
-      Effect.gen(function*() {
-        const size = pageSize(page.limit)
-        const rows = yield* repo.list({ beforeId: page.cursor ?? null, limit: rowsToFetch(size) })
-        return toPage(rows, size, (user) => user.id)
-      })
+      fetchPage(page.limit, (limit) => repo.list({ beforeId: page.cursor ?? null, limit }), (user) => user.id)
 
     /** A user's tokens, newest first, without their secrets (only digests are kept anyway). */
     const listTokens = (userId: UserId, page: PageRequest<TokenId>) =>
       Effect.gen(function*() {
         yield* findById(userId)
-        const size = pageSize(page.limit)
-        const rows = yield* repo.listTokens({ userId, beforeId: page.cursor ?? null, limit: rowsToFetch(size) })
-        return toPage(rows, size, (token) => token.id)
+        return yield* fetchPage(
+          page.limit,
+          (limit) => repo.listTokens({ userId, beforeId: page.cursor ?? null, limit }),
+          (token) => token.id
+        )
       })
 
     /** Every user, newest first. */

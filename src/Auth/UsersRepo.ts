@@ -1,11 +1,10 @@
 /** SQL for users and API tokens. */
-import { SqlClient } from "@effect/sql"
 import { Effect, Schema } from "effect"
 import { Timestamp } from "../Domain/Common"
 import { UserNameTaken } from "../Domain/Errors"
 import { TokenId, UserId } from "../Domain/Ids"
 import { ApiToken, User } from "../Domain/User"
-import { findAll, findOne, insertUnique, single } from "../Repo"
+import { findAll, findOne, findRowById, insertUnique, repository, single } from "../Repo"
 
 export { UserNameTaken } from "../Domain/Errors"
 
@@ -33,8 +32,7 @@ const ExternalUser = Schema.Struct({ ...User.fields, ...ExternalIdentityKey.fiel
 const Keyset = { beforeId: Schema.NullOr(UserId), limit: Schema.Int }
 
 export class UsersRepo extends Effect.Service<UsersRepo>()("Portal/UsersRepo", {
-  effect: Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+  effect: repository((sql) => {
     const tokenColumns = sql.unsafe("id, user_id, name, created_at, revoked_at")
 
     return {
@@ -67,11 +65,7 @@ export class UsersRepo extends Effect.Service<UsersRepo>()("Portal/UsersRepo", {
         execute: (name) => sql`SELECT * FROM users WHERE name = ${name}`
       }),
 
-      findById: findOne({
-        Request: UserId,
-        Result: User,
-        execute: (id) => sql`SELECT * FROM users WHERE id = ${id}`
-      }),
+      findById: findRowById(sql, "users", UserId, User),
 
       /** Newest first, keyset pagination. */
       list: findAll({

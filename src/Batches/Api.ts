@@ -1,13 +1,14 @@
 /** Batches: a fixed number of files uploaded together, counted as they are stored or fail. */
-import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { HttpApiEndpoint, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import { Authentication } from "../Auth/Authentication"
+import { operation } from "../ApiDocs/Operation"
+import { authenticatedGroup } from "../Auth/Authentication"
 import { MetadataInput, PlainText } from "../Domain/Common"
 import { Forbidden, InvalidRequest, NotFound } from "../Domain/Errors"
 import { IngestFile } from "../Domain/File"
 import { UploadBatch } from "../Domain/Batch"
 import { BatchId, FileId, UserId } from "../Domain/Ids"
-import { PageLimit } from "../Domain/Page"
+import { PAGINATION, pageOf, pageParams } from "../Domain/Page"
 
 export class CreateBatchRequest extends Schema.Class<CreateBatchRequest>("CreateBatchRequest")({
   total_files: Schema.Int.pipe(Schema.between(1, 100_000)).annotations({
@@ -25,65 +26,63 @@ export class CreateBatchRequest extends Schema.Class<CreateBatchRequest>("Create
   metadata: Schema.optional(MetadataInput)
 }) {}
 
-export class BatchFilesPage extends Schema.Class<BatchFilesPage>("BatchFilesPage")({
-  items: Schema.Array(IngestFile),
-  next_cursor: Schema.NullOr(Schema.String).annotations({ description: "Pass as ?cursor= for the next page" })
-}, { description: "A page of the batch's files, oldest first" }) {}
+export class BatchFilesPage extends Schema.Class<BatchFilesPage>("BatchFilesPage")(pageOf(IngestFile), {
+  description: "A page of the batch's files, oldest first"
+}) {}
 
-export class BatchPage extends Schema.Class<BatchPage>("BatchPage")({
-  items: Schema.Array(UploadBatch),
-  next_cursor: Schema.NullOr(Schema.String).annotations({ description: "Pass as ?cursor= for the next page" })
-}, { description: "A page of batches, newest first" }) {}
+export class BatchPage extends Schema.Class<BatchPage>("BatchPage")(pageOf(UploadBatch), {
+  description: "A page of batches, newest first"
+}) {}
 
 const batchPath = HttpApiSchema.param("id", BatchId)
 
-export class BatchesApi extends HttpApiGroup.make("batches")
+export class BatchesApi extends authenticatedGroup("batches", {
+  title: "Batches",
+  description: "A fixed number of files uploaded together, counted as they are stored or fail"
+})
   .add(
     HttpApiEndpoint.post("create", "/batches")
       .setPayload(CreateBatchRequest)
       .addSuccess(UploadBatch, { status: 201 })
       .addError(InvalidRequest)
-      .annotate(OpenApi.Identifier, "createBatch")
-      .annotate(OpenApi.Summary, "Create a batch; files join it with batch_id when their session is created")
-      .annotate(
-        OpenApi.Description,
-        "The batch completes (COMPLETED, and a batch.completed event) once each of its total_files files " +
-          "has been stored or has failed."
-      )
+      .annotateContext(operation("createBatch", {
+        summary: "Create a batch; files join it with batch_id when their session is created",
+        description: "The batch completes (COMPLETED, and a batch.completed event) once each of its total_files " +
+          "files has been stored or has failed."
+      }))
   )
   .add(
     HttpApiEndpoint.get("list", "/batches")
       .setUrlParams(Schema.Struct({
-        cursor: Schema.optional(BatchId),
-        limit: Schema.optional(PageLimit),
+        ...pageParams(BatchId),
         user_id: Schema.optional(UserId).annotations({ description: "Admins only: another user's batches" })
       }))
       .addSuccess(BatchPage)
       .addError(Forbidden)
-      .annotate(OpenApi.Identifier, "listBatches")
-      .annotate(OpenApi.Summary, "The caller's batches, newest first")
-      .annotate(OpenApi.Description, "Cursor pagination: pass next_cursor as ?cursor= until it is null.")
+      .annotateContext(operation("listBatches", {
+        summary: "The caller's batches, newest first",
+        description: PAGINATION
+      }))
   )
   .add(
     HttpApiEndpoint.get("get")`/batches/${batchPath}`
       .addSuccess(UploadBatch)
       .addError(NotFound)
       .addError(Forbidden)
-      .annotate(OpenApi.Identifier, "getBatch")
-      .annotate(OpenApi.Summary, "A batch with its status and counters")
-      .annotate(OpenApi.Description, "file_count files have joined; stored_count and failed_count say how they ended.")
+      .annotateContext(operation("getBatch", {
+        summary: "A batch with its status and counters",
+        description: "file_count files have joined; stored_count and failed_count say how they ended."
+      }))
   )
   .add(
     HttpApiEndpoint.get("files")`/batches/${batchPath}/files`
-      .setUrlParams(Schema.Struct({ cursor: Schema.optional(FileId), limit: Schema.optional(PageLimit) }))
+      .setUrlParams(Schema.Struct(pageParams(FileId)))
       .addSuccess(BatchFilesPage)
       .addError(NotFound)
       .addError(Forbidden)
-      .annotate(OpenApi.Identifier, "listBatchFiles")
-      .annotate(OpenApi.Summary, "The files of a batch with their status, oldest first")
-      .annotate(OpenApi.Description, "Cursor pagination: pass next_cursor as ?cursor= until it is null.")
+      .annotateContext(operation("listBatchFiles", {
+        summary: "The files of a batch with their status, oldest first",
+        description: PAGINATION
+      }))
   )
-  .middleware(Authentication)
-  .annotate(OpenApi.Title, "Batches")
-  .annotate(OpenApi.Description, "A fixed number of files uploaded together, counted as they are stored or fail")
 {}

@@ -5,7 +5,7 @@ import { UploadBatch } from "../Domain/Batch"
 import { CurrentUser } from "../Domain/CurrentUser"
 import { BatchClosed, BatchFull, NotFound } from "../Domain/Errors"
 import { BatchId, type FileId, newId, type UserId } from "../Domain/Ids"
-import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
+import { fetchPage, type PageRequest } from "../Domain/Page"
 import { Files } from "../Files/Files"
 import { someOrFail } from "../Repo"
 import { BatchFilesPage, BatchPage, type CreateBatchRequest } from "./Api"
@@ -45,24 +45,26 @@ export class Batches extends Effect.Service<Batches>()("Portal/Batches", {
         return batch
       })
 
-    const list = (filter: {
-      readonly cursor?: BatchId | undefined
-      readonly limit?: number | undefined
-      readonly user_id?: UserId | undefined
-    }) =>
+    const list = (filter: PageRequest<BatchId> & { readonly user_id?: UserId | undefined }) =>
       Effect.gen(function*() {
         const ownerId = yield* listingOwner(filter.user_id)
-        const size = pageSize(filter.limit)
-        const rows = yield* repo.listByOwner({ ownerId, beforeId: filter.cursor ?? null, limit: rowsToFetch(size) })
-        return new BatchPage(toPage(rows, size, (batch) => batch.id))
+        const page = yield* fetchPage(
+          filter.limit,
+          (limit) => repo.listByOwner({ ownerId, beforeId: filter.cursor ?? null, limit }),
+          (batch) => batch.id
+        )
+        return new BatchPage(page)
       })
 
-    const listFiles = (id: BatchId, filter: { readonly cursor?: FileId | undefined; readonly limit?: number | undefined }) =>
+    const listFiles = (id: BatchId, filter: PageRequest<FileId>) =>
       Effect.gen(function*() {
         yield* get(id)
-        const size = pageSize(filter.limit)
-        const rows = yield* files.listByBatch(id, Option.fromNullable(filter.cursor), rowsToFetch(size))
-        return new BatchFilesPage(toPage(rows, size, (file) => file.id))
+        const page = yield* fetchPage(
+          filter.limit,
+          (limit) => files.listByBatch(id, Option.fromNullable(filter.cursor), limit),
+          (file) => file.id
+        )
+        return new BatchFilesPage(page)
       })
 
     /**

@@ -1,30 +1,19 @@
 /**
  * `cli upload <path>...`: each file is hashed, then uploaded through a session that the same
- * command finds again after an interruption, so a rerun sends only the missing parts.
- *
- * Resuming: the session is created with an Idempotency-Key derived from what identifies the
- * upload (the file's SHA-256, size, name, the chunk size asked for) and a generation number.
- * Replaying the creation with the same key answers the same session (200). If that session
- * ended without storing the file (FAILED, ABORTED, expired), the next generation's key gives
- * a fresh session, and a later rerun walks the same chain to the session still open.
+ * command finds again after an interruption (ResumableSession.ts), so a rerun sends only the
+ * missing parts.
  */
-import {
-  FileSystem,
-  HttpBody,
-  HttpClientError,
-  HttpClientRequest,
-  HttpClientResponse
-} from "@effect/platform"
-import { Clock, Console, Effect, Option, ParseResult, Schedule, Schema, Stream } from "effect"
-import type { IngestFile } from "../Domain/File"
-import { fingerprint } from "../Domain/Fingerprint"
-import { isOpen, partByteRange, type PartRange } from "../Domain/Session"
+import { HttpBody, HttpClientRequest, HttpClientResponse } from "@effect/platform"
+import { Clock, Console, Effect, Option, Schedule } from "effect"
+import { partByteRange, type PartRange } from "../Domain/Session"
 import { PartReceipt } from "../Parts/Api"
-import { CompleteRequest, CreatedSession, CreateSessionRequest } from "../Sessions/Api"
-import { ClientError, describe, explain, fileFailure, refusal, ServerRefusal } from "./Errors"
+import { CompleteRequest, type CreatedSession } from "../Sessions/Api"
+import { ClientError, describe, explain, refusal, ServerRefusal } from "./Errors"
 import { formatBytes, formatDuration, formatRate } from "./Format"
+import { type LocalFile, localFile, sha256Of } from "./LocalFile"
 import { PortalClient } from "./PortalClient"
 import { note, withProgress } from "./Progress"
+import { openSession } from "./ResumableSession"
 
 export interface UploadOptions {
   /** Parts in flight at once. */
@@ -33,130 +22,11 @@ export interface UploadOptions {
   readonly chunkSize: Option.Option<number>
 }
 
-export interface LocalFile {
-  readonly path: string
-  /** The name the portal records: the path's last segment. */
-  readonly name: string
-  readonly size: number
-  readonly contentType: string
-}
-
-/** Generations of sessions tried for one upload before giving up. */
-const MAX_GENERATIONS = 50
-
 /** A part another request is still writing (e.g. one the interrupted run left behind) is retried for ~30 s. */
 const partInProgressRetry = Schedule.exponential("500 millis").pipe(
   Schedule.jittered,
   Schedule.intersect(Schedule.recurs(6))
 )
-
-/** Checks that `path` is a non-empty regular file that can be read, before any request is made. */
-export const localFile = (path: string) =>
-  Effect.gen(function*() {
-    const fs = yield* FileSystem.FileSystem
-    const info = yield* fs.stat(path).pipe(Effect.mapError(fileFailure("upload", path)))
-    if (info.type !== "File") {
-      return yield* new ClientError({ message: `cannot upload ${path}: it is not a regular file` })
-    }
-    if (info.size === BigInt(0)) {
-      return yield* new ClientError({
-        message: `cannot upload ${path}: it is empty (the portal stores files of 1 byte or more)`
-      })
-    }
-    yield* fs.access(path, { readable: true }).pipe(Effect.mapError(fileFailure("read", path)))
-    const blob = Bun.file(path)
-    const file: LocalFile = {
-      path,
-      name: path.split(/[\\/]/).filter((segment) => segment !== "").at(-1) ?? path,
-      size: Number(info.size),
-      contentType: blob.type === "" ? "application/octet-stream" : blob.type
-    }
-    return file
-  })
-
-/** The file's SHA-256, streamed from disk (with a bar on a terminal: large files take a while). */
-const sha256Of = (file: LocalFile) =>
-  withProgress({ verb: "hashing", label: file.name, total: file.size, plain: false }, (progress) => {
-    const hasher = new Bun.CryptoHasher("sha256")
-    return Stream.fromReadableStream(
-      () => Bun.file(file.path).stream(),
-      (cause) => new ClientError({ message: `cannot read ${file.path}: ${String(cause)}` })
-    ).pipe(
-      Stream.runForEach((chunk) =>
-        Effect.zipRight(Effect.sync(() => hasher.update(chunk)), progress.advance(chunk.byteLength))
-      ),
-      Effect.map(() => hasher.digest("hex"))
-    )
-  })
-
-const idempotencyKey = (file: LocalFile, sha256: string, options: UploadOptions, generation: number) =>
-  `portal-cli-${
-    fingerprint({
-      sha256,
-      size: file.size,
-      filename: file.name,
-      chunk_size: Option.getOrElse(options.chunkSize, () => "default")
-    })
-  }-${generation}`
-
-const sessionRequest = (file: LocalFile, sha256: string, options: UploadOptions) =>
-  Schema.decodeUnknown(CreateSessionRequest)({
-    filename: file.name,
-    content_type: file.contentType,
-    total_size_bytes: file.size,
-    sha256,
-    ...Option.match(options.chunkSize, { onNone: () => ({}), onSome: (bytes) => ({ chunk_size_bytes: bytes }) })
-  }).pipe(
-    Effect.mapError((error) => {
-      const [issue] = ParseResult.ArrayFormatter.formatErrorSync(error)
-      const where = issue === undefined || issue.path.length === 0 ? "" : `${issue.path.join(".")}: `
-      return new ClientError({ message: `cannot upload ${file.path}: ${where}${issue?.message ?? "invalid request"}` })
-    })
-  )
-
-/** The typed client decodes only the declared 201; a replay of the same key answers 200 with the same body. */
-const isReplay = (error: unknown): error is HttpClientError.ResponseError =>
-  HttpClientError.isHttpClientError(error) && error._tag === "ResponseError" && error.reason === "Decode" &&
-  error.response.status === 200
-
-type Opened =
-  | { readonly _tag: "Stored"; readonly file: IngestFile }
-  | { readonly _tag: "Open"; readonly session: CreatedSession; readonly replayed: boolean }
-
-/** The session for this upload: the one an earlier run left open, or a new one. */
-const openSession = (file: LocalFile, sha256: string, options: UploadOptions) =>
-  Effect.gen(function*() {
-    const client = yield* PortalClient
-    const payload = yield* sessionRequest(file, sha256, options)
-    for (let generation = 0; generation < MAX_GENERATIONS; generation++) {
-      const headers = { "idempotency-key": idempotencyKey(file, sha256, options, generation) }
-      const answer = yield* client.api.sessions.create({ payload, headers }).pipe(
-        Effect.map((session) => Option.some({ session, replayed: false })),
-        Effect.catchIf(isReplay, (error) =>
-          HttpClientResponse.schemaBodyJson(CreatedSession)(error.response).pipe(
-            Effect.map((session) => Option.some({ session, replayed: true }))
-          )),
-        // the key belongs to another request (the portal's default chunk size changed): take the next one
-        Effect.catchTag("IdempotencyConflict", () => Effect.succeedNone),
-        Effect.mapError(explain(client.baseUrl))
-      )
-      if (Option.isNone(answer)) continue
-      const { replayed, session } = answer.value
-      if (session.status === "COMPLETE") {
-        const opened: Opened = { _tag: "Stored", file: session.file }
-        return opened
-      }
-      if (isOpen(session.status) && !session.expired) {
-        const opened: Opened = { _tag: "Open", session, replayed }
-        return opened
-      }
-      const why = session.expired ? "expired" : Option.getOrElse(session.failure_reason, () => session.status)
-      yield* note(`${file.name}: the earlier session ${session.id} ended (${why}); starting a new one`)
-    }
-    return yield* new ClientError({
-      message: `${file.name}: ${MAX_GENERATIONS} sessions for this upload ended without storing it; giving up`
-    })
-  })
 
 /** Part numbers of inclusive ranges: [[1,3],[7,7]] → 1, 2, 3, 7. */
 const partNumbers = (ranges: ReadonlyArray<PartRange>): Array<number> =>
@@ -214,10 +84,10 @@ const complete = (file: LocalFile, session: CreatedSession) =>
   })
 
 /** Uploads one file (resuming its session if an earlier run left one open) and answers the stored file. */
-export const uploadFile = (file: LocalFile, options: UploadOptions) =>
+const uploadFile = (file: LocalFile, options: UploadOptions) =>
   Effect.gen(function*() {
     const sha256 = yield* sha256Of(file)
-    const opened = yield* openSession(file, sha256, options)
+    const opened = yield* openSession(file, sha256, options.chunkSize)
     if (opened._tag === "Stored") {
       yield* note(`${file.name}: already stored as ${opened.file.id}`)
       return opened.file

@@ -1,13 +1,11 @@
 /**
- * Every error a client can see: a `Schema.TaggedError` with a stable `_tag`, a human
+ * Every error a client can see (each declared as ApiError.ts says): a stable `_tag`, a human
  * `message`, the fields that help (missing parts, remaining quota) and its HTTP status.
  * Handlers, the OpenAPI document and the typed client all share these classes.
  */
-import { HttpApiSchema } from "@effect/platform"
 import { DateTime, Schema } from "effect"
+import { ApiError } from "./ApiError"
 import { ByteCount, Count, Integer } from "./Common"
-
-const Message = { message: Schema.String }
 
 /** Inclusive ranges of part numbers, e.g. [[1, 3], [7, 7]]. */
 export const PartRanges = Schema.Array(Schema.Tuple(Integer, Integer)).annotations({
@@ -17,36 +15,28 @@ export const PartRanges = Schema.Array(Schema.Tuple(Integer, Integer)).annotatio
 
 // 400 ------------------------------------------------------------------------------------------
 
-export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()(
-  "InvalidRequest",
-  { ...Message },
-  HttpApiSchema.annotations({ status: 400, description: "The request is well-formed JSON but not acceptable" })
+export class InvalidRequest extends ApiError<InvalidRequest>()(
+  "InvalidRequest", 400, "The request is well-formed JSON but not acceptable"
 ) {}
 
-export class ChunkSizeOutOfBounds extends Schema.TaggedError<ChunkSizeOutOfBounds>()(
-  "ChunkSizeOutOfBounds",
-  { ...Message, chunk_size_bytes: ByteCount, min_bytes: ByteCount, max_bytes: ByteCount },
-  HttpApiSchema.annotations({ status: 400, description: "chunk_size_bytes outside the configured bounds" })
+export class ChunkSizeOutOfBounds extends ApiError<ChunkSizeOutOfBounds>()(
+  "ChunkSizeOutOfBounds", 400, "chunk_size_bytes outside the configured bounds",
+  { chunk_size_bytes: ByteCount, min_bytes: ByteCount, max_bytes: ByteCount }
 ) {}
 
 // 401 / 403 / 404 ------------------------------------------------------------------------------
 
-export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
-  "Unauthorized",
-  { ...Message },
-  HttpApiSchema.annotations({ status: 401, description: "Missing, malformed, unknown or revoked API token, or a JWT that failed verification (signature, expiry, issuer, audience)" })
+export class Unauthorized extends ApiError<Unauthorized>()(
+  "Unauthorized", 401, "Missing, malformed, unknown or revoked API token, or a JWT that failed verification (signature, expiry, issuer, audience)"
 ) {}
 
-export class Forbidden extends Schema.TaggedError<Forbidden>()(
-  "Forbidden",
-  { ...Message },
-  HttpApiSchema.annotations({ status: 403, description: "The resource belongs to another user" })
+export class Forbidden extends ApiError<Forbidden>()(
+  "Forbidden", 403, "The resource belongs to another user"
 ) {}
 
-export class NotFound extends Schema.TaggedError<NotFound>()(
-  "NotFound",
-  { ...Message, resource: Schema.Literal("session", "file", "batch", "event", "user", "token"), id: Schema.String },
-  HttpApiSchema.annotations({ status: 404, description: "No such resource" })
+export class NotFound extends ApiError<NotFound>()(
+  "NotFound", 404, "No such resource",
+  { resource: Schema.Literal("session", "file", "batch", "event", "user", "token"), id: Schema.String }
 ) {
   static session = (id: string) => new NotFound({ message: `no upload session ${id}`, resource: "session", id })
   static file = (id: string) => new NotFound({ message: `no file ${id}`, resource: "file", id })
@@ -58,21 +48,14 @@ export class NotFound extends Schema.TaggedError<NotFound>()(
 
 // 409 ------------------------------------------------------------------------------------------
 
-export class PartConflict extends Schema.TaggedError<PartConflict>()(
-  "PartConflict",
-  {
-    ...Message,
-    part_number: Integer,
-    stored_sha256: Schema.String,
-    received_sha256: Schema.String
-  },
-  HttpApiSchema.annotations({ status: 409, description: "The part was already received with other bytes" })
+export class PartConflict extends ApiError<PartConflict>()(
+  "PartConflict", 409, "The part was already received with other bytes",
+  { part_number: Integer, stored_sha256: Schema.String, received_sha256: Schema.String }
 ) {}
 
-export class PartInProgress extends Schema.TaggedError<PartInProgress>()(
-  "PartInProgress",
-  { ...Message, part_number: Integer },
-  HttpApiSchema.annotations({ status: 409, description: "Another upload of this part is still in progress; retry later" })
+export class PartInProgress extends ApiError<PartInProgress>()(
+  "PartInProgress", 409, "Another upload of this part is still in progress; retry later",
+  { part_number: Integer }
 ) {
   /** Another request holds the part and did not finish while this one waited. */
   static busy = (partNumber: number) =>
@@ -88,16 +71,14 @@ export class PartInProgress extends Schema.TaggedError<PartInProgress>()(
     })
 }
 
-export class IdempotencyConflict extends Schema.TaggedError<IdempotencyConflict>()(
-  "IdempotencyConflict",
-  { ...Message, idempotency_key: Schema.String, session_id: Schema.String },
-  HttpApiSchema.annotations({ status: 409, description: "The Idempotency-Key was used for another request" })
+export class IdempotencyConflict extends ApiError<IdempotencyConflict>()(
+  "IdempotencyConflict", 409, "The Idempotency-Key was used for another request",
+  { idempotency_key: Schema.String, session_id: Schema.String }
 ) {}
 
-export class SessionNotWritable extends Schema.TaggedError<SessionNotWritable>()(
-  "SessionNotWritable",
-  { ...Message, session_id: Schema.String, status: Schema.String },
-  HttpApiSchema.annotations({ status: 409, description: "The session is COMPLETE, ABORTED or FAILED" })
+export class SessionNotWritable extends ApiError<SessionNotWritable>()(
+  "SessionNotWritable", 409, "The session is COMPLETE, ABORTED or FAILED",
+  { session_id: Schema.String, status: Schema.String }
 ) {
   static of = (session: { readonly id: string; readonly status: string }, message?: string) =>
     new SessionNotWritable({
@@ -107,43 +88,34 @@ export class SessionNotWritable extends Schema.TaggedError<SessionNotWritable>()
     })
 }
 
-export class MissingParts extends Schema.TaggedError<MissingParts>()(
-  "MissingParts",
-  { ...Message, session_id: Schema.String, missing_parts: PartRanges, missing_count: Count },
-  HttpApiSchema.annotations({ status: 409, description: "Some parts have not been received yet" })
+export class MissingParts extends ApiError<MissingParts>()(
+  "MissingParts", 409, "Some parts have not been received yet",
+  { session_id: Schema.String, missing_parts: PartRanges, missing_count: Count }
 ) {}
 
-export class FinalizeInProgress extends Schema.TaggedError<FinalizeInProgress>()(
-  "FinalizeInProgress",
-  { ...Message, session_id: Schema.String, retry_after_seconds: Integer },
-  HttpApiSchema.annotations({
-    status: 409,
-    description: "Another complete of this session is still assembling it; retry after Retry-After seconds"
-  })
+export class FinalizeInProgress extends ApiError<FinalizeInProgress>()(
+  "FinalizeInProgress", 409, "Another complete of this session is still assembling it; retry after Retry-After seconds",
+  { session_id: Schema.String, retry_after_seconds: Integer }
 ) {}
 
-export class BatchFull extends Schema.TaggedError<BatchFull>()(
-  "BatchFull",
-  { ...Message, batch_id: Schema.String, total_files: Count },
-  HttpApiSchema.annotations({ status: 409, description: "The batch already has total_files files" })
+export class BatchFull extends ApiError<BatchFull>()(
+  "BatchFull", 409, "The batch already has total_files files",
+  { batch_id: Schema.String, total_files: Count }
 ) {}
 
-export class BatchClosed extends Schema.TaggedError<BatchClosed>()(
-  "BatchClosed",
-  { ...Message, batch_id: Schema.String, status: Schema.String },
-  HttpApiSchema.annotations({ status: 409, description: "The batch is not open" })
+export class BatchClosed extends ApiError<BatchClosed>()(
+  "BatchClosed", 409, "The batch is not open",
+  { batch_id: Schema.String, status: Schema.String }
 ) {}
 
-export class EventNotRetryable extends Schema.TaggedError<EventNotRetryable>()(
-  "EventNotRetryable",
-  { ...Message, event_id: Schema.String, status: Schema.String },
-  HttpApiSchema.annotations({ status: 409, description: "Only FAILED events can be retried" })
+export class EventNotRetryable extends ApiError<EventNotRetryable>()(
+  "EventNotRetryable", 409, "Only FAILED events can be retried",
+  { event_id: Schema.String, status: Schema.String }
 ) {}
 
-export class UserNameTaken extends Schema.TaggedError<UserNameTaken>()(
-  "UserNameTaken",
-  { ...Message, user_name: Schema.String },
-  HttpApiSchema.annotations({ status: 409, description: "Another user already has this name" })
+export class UserNameTaken extends ApiError<UserNameTaken>()(
+  "UserNameTaken", 409, "Another user already has this name",
+  { user_name: Schema.String }
 ) {
   static of = (name: string) =>
     new UserNameTaken({ message: `a user named ${JSON.stringify(name)} already exists`, user_name: name })
@@ -151,10 +123,9 @@ export class UserNameTaken extends Schema.TaggedError<UserNameTaken>()(
 
 // 410 / 413 / 415 ------------------------------------------------------------------------------
 
-export class SessionExpired extends Schema.TaggedError<SessionExpired>()(
-  "SessionExpired",
-  { ...Message, session_id: Schema.String, expired_at: Schema.String },
-  HttpApiSchema.annotations({ status: 410, description: "The session expired; start a new one" })
+export class SessionExpired extends ApiError<SessionExpired>()(
+  "SessionExpired", 410, "The session expired; start a new one",
+  { session_id: Schema.String, expired_at: Schema.String }
 ) {
   static of = (session: { readonly id: string; readonly expires_at: DateTime.Utc }) =>
     new SessionExpired({
@@ -164,54 +135,46 @@ export class SessionExpired extends Schema.TaggedError<SessionExpired>()(
     })
 }
 
-export class FileTooLarge extends Schema.TaggedError<FileTooLarge>()(
-  "FileTooLarge",
-  { ...Message, total_size_bytes: ByteCount, max_file_size_bytes: ByteCount },
-  HttpApiSchema.annotations({ status: 413, description: "total_size_bytes exceeds the maximum file size" })
+export class FileTooLarge extends ApiError<FileTooLarge>()(
+  "FileTooLarge", 413, "total_size_bytes exceeds the maximum file size",
+  { total_size_bytes: ByteCount, max_file_size_bytes: ByteCount }
 ) {}
 
-export class RequestTooLarge extends Schema.TaggedError<RequestTooLarge>()(
-  "RequestTooLarge",
-  { ...Message, max_bytes: ByteCount },
-  HttpApiSchema.annotations({ status: 413, description: "A JSON request body is larger than the server accepts (1 MiB)" })
+export class RequestTooLarge extends ApiError<RequestTooLarge>()(
+  "RequestTooLarge", 413, "A JSON request body is larger than the server accepts (1 MiB)",
+  { max_bytes: ByteCount }
 ) {}
 
-export class PartTooLarge extends Schema.TaggedError<PartTooLarge>()(
-  "PartTooLarge",
-  { ...Message, part_number: Integer, expected_size_bytes: ByteCount },
-  HttpApiSchema.annotations({ status: 413, description: "The part body is longer than the part's size" })
+export class PartTooLarge extends ApiError<PartTooLarge>()(
+  "PartTooLarge", 413, "The part body is longer than the part's size",
+  { part_number: Integer, expected_size_bytes: ByteCount }
 ) {}
 
-export class UnsupportedContentType extends Schema.TaggedError<UnsupportedContentType>()(
-  "UnsupportedContentType",
-  { ...Message, content_type: Schema.String, allowed_content_types: Schema.Array(Schema.String) },
-  HttpApiSchema.annotations({ status: 415, description: "content_type is not in the allow-list" })
+export class UnsupportedContentType extends ApiError<UnsupportedContentType>()(
+  "UnsupportedContentType", 415, "content_type is not in the allow-list",
+  { content_type: Schema.String, allowed_content_types: Schema.Array(Schema.String) }
 ) {}
 
 // 422 ------------------------------------------------------------------------------------------
 
-export class PartSizeMismatch extends Schema.TaggedError<PartSizeMismatch>()(
-  "PartSizeMismatch",
-  { ...Message, part_number: Integer, expected_size_bytes: ByteCount, received_size_bytes: ByteCount },
-  HttpApiSchema.annotations({ status: 422, description: "The part body is not the part's expected size" })
+export class PartSizeMismatch extends ApiError<PartSizeMismatch>()(
+  "PartSizeMismatch", 422, "The part body is not the part's expected size",
+  { part_number: Integer, expected_size_bytes: ByteCount, received_size_bytes: ByteCount }
 ) {}
 
-export class PartNumberOutOfRange extends Schema.TaggedError<PartNumberOutOfRange>()(
-  "PartNumberOutOfRange",
-  { ...Message, part_number: Integer, total_parts: Count },
-  HttpApiSchema.annotations({ status: 422, description: "The part number is outside 1..total_parts" })
+export class PartNumberOutOfRange extends ApiError<PartNumberOutOfRange>()(
+  "PartNumberOutOfRange", 422, "The part number is outside 1..total_parts",
+  { part_number: Integer, total_parts: Count }
 ) {}
 
-export class ChecksumMismatch extends Schema.TaggedError<ChecksumMismatch>()(
-  "ChecksumMismatch",
+export class ChecksumMismatch extends ApiError<ChecksumMismatch>()(
+  "ChecksumMismatch", 422, "The bytes do not match the declared SHA-256",
   {
-    ...Message,
     scope: Schema.Literal("part", "file"),
     part_number: Schema.optional(Integer),
     expected_sha256: Schema.String,
     actual_sha256: Schema.String
-  },
-  HttpApiSchema.annotations({ status: 422, description: "The bytes do not match the declared SHA-256" })
+  }
 ) {
   static part = (partNumber: number, expected: string, actual: string) =>
     new ChecksumMismatch({
@@ -232,65 +195,48 @@ export class ChecksumMismatch extends Schema.TaggedError<ChecksumMismatch>()(
 
 // 429 / 500 / 503 ------------------------------------------------------------------------------
 
-export class QuotaExceeded extends Schema.TaggedError<QuotaExceeded>()(
-  "QuotaExceeded",
+export class QuotaExceeded extends ApiError<QuotaExceeded>()(
+  "QuotaExceeded", 429, "The upload would exceed the caller's quota",
   {
-    ...Message,
     limit_bytes: ByteCount,
     used_bytes: ByteCount,
     reserved_bytes: ByteCount,
     remaining_bytes: ByteCount,
     requested_bytes: ByteCount
-  },
-  HttpApiSchema.annotations({ status: 429, description: "The upload would exceed the caller's quota" })
+  }
 ) {}
 
-export class TooManyUploads extends Schema.TaggedError<TooManyUploads>()(
-  "TooManyUploads",
-  { ...Message, limit: Count, retry_after_seconds: Integer },
-  HttpApiSchema.annotations({
-    status: 429,
-    description: "The caller already has UPLOAD_MAX_CONCURRENT_PER_USER part uploads in flight; retry after Retry-After seconds"
-  })
+export class TooManyUploads extends ApiError<TooManyUploads>()(
+  "TooManyUploads", 429, "The caller already has UPLOAD_MAX_CONCURRENT_PER_USER part uploads in flight; retry after Retry-After seconds",
+  { limit: Count, retry_after_seconds: Integer }
 ) {}
 
-export class BodyStalled extends Schema.TaggedError<BodyStalled>()(
-  "BodyStalled",
-  { ...Message, idle_seconds: Schema.Number },
-  HttpApiSchema.annotations({
-    status: 408,
-    description: "The body stopped arriving for longer than UPLOAD_BODY_IDLE_TIMEOUT; nothing of it was counted"
-  })
+export class BodyStalled extends ApiError<BodyStalled>()(
+  "BodyStalled", 408, "The body stopped arriving for longer than UPLOAD_BODY_IDLE_TIMEOUT; nothing of it was counted",
+  { idle_seconds: Schema.Number }
 ) {}
 
-export class InternalError extends Schema.TaggedError<InternalError>()(
-  "InternalError",
-  { ...Message },
-  HttpApiSchema.annotations({ status: 500, description: "An unexpected failure; it has been logged" })
+export class InternalError extends ApiError<InternalError>()(
+  "InternalError", 500, "An unexpected failure; it has been logged"
 ) {}
 
-export class ServiceUnavailable extends Schema.TaggedError<ServiceUnavailable>()(
-  "ServiceUnavailable",
-  { ...Message, component: Schema.Literal("database", "storage") },
-  HttpApiSchema.annotations({ status: 503, description: "The database or the storage is unavailable" })
+export class ServiceUnavailable extends ApiError<ServiceUnavailable>()(
+  "ServiceUnavailable", 503, "The database or the storage is unavailable",
+  { component: Schema.Literal("database", "storage") }
 ) {}
 
-export class ShuttingDown extends Schema.TaggedError<ShuttingDown>()(
-  "ShuttingDown",
-  { ...Message },
-  HttpApiSchema.annotations({ status: 503, description: "The instance is shutting down; send the request again (to another instance)" })
+export class ShuttingDown extends ApiError<ShuttingDown>()(
+  "ShuttingDown", 503, "The instance is shutting down; send the request again (to another instance)"
 ) {}
 
 // download ----------------------------------------------------------------------------------------
 
-export class FileNotStored extends Schema.TaggedError<FileNotStored>()(
-  "FileNotStored",
-  { ...Message, file_id: Schema.String, status: Schema.String },
-  HttpApiSchema.annotations({ status: 409, description: "The file has no content: it is still uploading, or failed" })
+export class FileNotStored extends ApiError<FileNotStored>()(
+  "FileNotStored", 409, "The file has no content: it is still uploading, or failed",
+  { file_id: Schema.String, status: Schema.String }
 ) {}
 
-export class RangeNotSatisfiable extends Schema.TaggedError<RangeNotSatisfiable>()(
-  "RangeNotSatisfiable",
-  { ...Message, size_bytes: ByteCount },
-  HttpApiSchema.annotations({ status: 416, description: "The Range lies outside the file" })
+export class RangeNotSatisfiable extends ApiError<RangeNotSatisfiable>()(
+  "RangeNotSatisfiable", 416, "The Range lies outside the file",
+  { size_bytes: ByteCount }
 ) {}

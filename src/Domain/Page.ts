@@ -2,11 +2,11 @@
  * Keyset pagination, newest (or oldest) first by id: ask the database for one row more than the
  * page; if it came, the page's last row is where the next page starts.
  */
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 
-export const DEFAULT_PAGE_SIZE = 50
+const DEFAULT_PAGE_SIZE = 50
 
-export const PageLimit = Schema.NumberFromString.pipe(
+const PageLimit = Schema.NumberFromString.pipe(
   Schema.int(),
   Schema.between(1, 200),
   Schema.annotations({
@@ -22,13 +22,37 @@ export const PageLimit = Schema.NumberFromString.pipe(
   })
 )
 
-export const pageSize = (limit: number | undefined): number => limit ?? DEFAULT_PAGE_SIZE
+/** The fields of a page of `item`s in a response: the items, and where the next page starts. */
+export const pageOf = <Item extends Schema.Schema.Any>(item: Item) => ({
+  items: Schema.Array(item),
+  next_cursor: Schema.NullOr(Schema.String).annotations({ description: "Pass as ?cursor= for the next page" })
+})
 
-/** How many rows to fetch for a page of `size`. */
-export const rowsToFetch = (size: number): number => size + 1
+/** How every listing endpoint describes its pagination. */
+export const PAGINATION = "Cursor pagination: pass next_cursor as ?cursor= until it is null."
 
-export const toPage = <A>(rows: ReadonlyArray<A>, size: number, cursorOf: (row: A) => string) => {
-  const items = rows.slice(0, size)
-  const last = items[items.length - 1]
-  return { items, next_cursor: rows.length > size && last !== undefined ? cursorOf(last) : null }
+/** A listing's query parameters: `cursor` (where the page starts) and `limit`. */
+export const pageParams = <Cursor extends Schema.Schema.Any>(cursor: Cursor) => ({
+  cursor: Schema.optional(cursor),
+  limit: Schema.optional(PageLimit)
+})
+
+/** What a listing is asked for: where to start (the `next_cursor` of the page before) and how many. */
+export interface PageRequest<Cursor> {
+  readonly cursor?: Cursor | undefined
+  readonly limit?: number | undefined
+}
+
+/** A page of at most `limit` rows (DEFAULT_PAGE_SIZE unless given); `fetch` is asked for one row more. */
+export const fetchPage = <A, E, R>(
+  limit: number | undefined,
+  fetch: (rows: number) => Effect.Effect<ReadonlyArray<A>, E, R>,
+  cursorOf: (row: A) => string
+): Effect.Effect<{ readonly items: ReadonlyArray<A>; readonly next_cursor: string | null }, E, R> => {
+  const size = limit ?? DEFAULT_PAGE_SIZE
+  return Effect.map(fetch(size + 1), (rows) => {
+    const items = rows.slice(0, size)
+    const last = items[items.length - 1]
+    return { items, next_cursor: rows.length > size && last !== undefined ? cursorOf(last) : null }
+  })
 }

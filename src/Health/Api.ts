@@ -1,5 +1,8 @@
-import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+/** The health probe: whether the database and the storage answer; no authentication. */
+import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
+import { operation } from "../ApiDocs/Operation"
+import { ApiError } from "../Domain/ApiError"
 import { Integer } from "../Domain/Common"
 
 export const CheckResult = Schema.Struct({
@@ -14,10 +17,9 @@ export class HealthReport extends Schema.Class<HealthReport>("HealthReport")({
 }, { description: "Whether the database and the storage answer, and how fast" }) {}
 
 /** 503 with the same report, so an operator sees which dependency is down. */
-export class Unhealthy extends Schema.TaggedError<Unhealthy>()(
-  "Unhealthy",
-  { message: Schema.String, report: HealthReport },
-  HttpApiSchema.annotations({ status: 503, description: "The database or the storage is not available" })
+export class Unhealthy extends ApiError<Unhealthy>()(
+  "Unhealthy", 503, "The database or the storage is not available",
+  { report: HealthReport }
 ) {}
 
 export class HealthApi extends HttpApiGroup.make("health")
@@ -25,10 +27,13 @@ export class HealthApi extends HttpApiGroup.make("health")
     HttpApiEndpoint.get("health", "/health")
       .addSuccess(HealthReport)
       .addError(Unhealthy)
-      .annotate(OpenApi.Identifier, "getHealth")
-      .annotate(OpenApi.Summary, "Liveness and readiness of the database and the storage")
-      .annotate(OpenApi.Description, "200 when both answer; 503 with the same report naming what is down.")
+      .annotateContext(operation("getHealth", {
+        summary: "Liveness and readiness of the database and the storage",
+        description: "200 when both answer; 503 with the same report naming what is down."
+      }))
   )
-  .annotate(OpenApi.Title, "Health")
-  .annotate(OpenApi.Description, "Probes for load balancers and orchestrators; no authentication")
+  .annotateContext(OpenApi.annotations({
+    title: "Health",
+    description: "Probes for load balancers and orchestrators; no authentication"
+  }))
 {}

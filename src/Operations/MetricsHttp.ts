@@ -15,7 +15,7 @@ import { Gauge } from "prom-client"
 import { PortalConfig } from "../Config"
 import { OutboxStatus } from "../Domain/Outbox"
 import { checkDependencies } from "../Health/Http"
-import { OutboxRepo } from "../Outbox/OutboxRepo"
+import { Outbox } from "../Outbox/Outbox"
 import { Storage } from "../Storage/Storage"
 import { DatabasePool, type PoolStats } from "./DatabasePool"
 import { Metrics } from "./Metrics"
@@ -44,7 +44,7 @@ export const MetricsRouteLive = HttpApiBuilder.Router.use((router) =>
     const { metricsToken } = yield* PortalConfig
     const sql = yield* SqlClient.SqlClient
     const storage = yield* Storage
-    const outbox = yield* OutboxRepo
+    const outbox = yield* Outbox
     const pool = yield* Effect.serviceOption(DatabasePool)
     const registers = [metrics.registry]
     const expected = Option.map(metricsToken, (token) => digest(Redacted.value(token)))
@@ -69,7 +69,7 @@ export const MetricsRouteLive = HttpApiBuilder.Router.use((router) =>
       poolGauge("portal_db_pool_max_connections", "The pool's connection limit", (stats) => stats.max)
     }
 
-    const countOutbox = outbox.countByStatus(undefined).pipe(
+    const countOutbox = outbox.countByStatus.pipe(
       Effect.timeout(QUERY_TIMEOUT),
       Effect.map(Option.some),
       Effect.catchAllCause(() => Effect.succeedNone)
@@ -103,4 +103,4 @@ export const MetricsRouteLive = HttpApiBuilder.Router.use((router) =>
       })
     )
   })
-).pipe(Layer.provide(OutboxRepo.Default))
+).pipe(Layer.provide(Outbox.Default))

@@ -29,7 +29,7 @@ export const REQUEST_ID_HEADER = "x-request-id"
 const REQUEST_ID = /^[\w.:=+/-]{1,128}$/
 
 /** The client's id when it is acceptable, else a new one. */
-export const requestIdOf = (presented: string | undefined): string =>
+const requestIdOf = (presented: string | undefined): string =>
   presented !== undefined && REQUEST_ID.test(presented) ? presented : Bun.randomUUIDv7()
 
 /** Other methods share one label, so that clients cannot grow the label set. */

@@ -7,7 +7,7 @@ import { UploadBatch } from "../Domain/Batch"
 import { IngestFile } from "../Domain/File"
 import { EventNotRetryable, NotFound } from "../Domain/Errors"
 import { EventId, newId, type SessionId } from "../Domain/Ids"
-import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
+import { fetchPage, type PageRequest } from "../Domain/Page"
 import { type EventType, OutboxEvent, type OutboxStatus } from "../Domain/Outbox"
 import { redactorConfig } from "../Redaction"
 import { OutboxRepo } from "./OutboxRepo"
@@ -75,18 +75,17 @@ export class Outbox extends Effect.Service<Outbox>()("Portal/Outbox", {
         })
 
     /** For operators: events by status, newest first. */
-    const list = (filter: {
-      readonly status?: OutboxStatus | undefined
-      readonly cursor?: EventId | undefined
-      readonly limit?: number | undefined
-    }) =>
-      Effect.gen(function*() {
-        const size = pageSize(filter.limit)
-        const rows = yield* repo.list({ status: filter.status ?? null, beforeId: filter.cursor ?? null, limit: rowsToFetch(size) })
-        // errors are stored scrubbed; rows written before that are scrubbed on the way out
-        const scrubbed = rows.map((event) => new OutboxEvent({ ...event, last_error: Option.map(event.last_error, scrub) }))
-        return toPage(scrubbed, size, (event) => event.id)
-      })
+    const list = (filter: PageRequest<EventId> & { readonly status?: OutboxStatus | undefined }) =>
+      fetchPage(
+        filter.limit,
+        (limit) =>
+          Effect.map(
+            repo.list({ status: filter.status ?? null, beforeId: filter.cursor ?? null, limit }),
+            // errors are stored scrubbed; rows written before that are scrubbed on the way out
+            (rows) => rows.map((event) => new OutboxEvent({ ...event, last_error: Option.map(event.last_error, scrub) }))
+          ),
+        (event) => event.id
+      )
 
     /** For operators: a FAILED event goes back to PENDING, due now, with a full set of attempts. */
     const retry = (id: EventId) =>
@@ -102,7 +101,10 @@ export class Outbox extends Effect.Service<Outbox>()("Portal/Outbox", {
         })
       })
 
-    return { fileStored, batchCompleted, list, retry } as const
+    /** How many events are in each status, for GET /metrics. */
+    const countByStatus = repo.countByStatus(undefined)
+
+    return { fileStored, batchCompleted, list, retry, countByStatus } as const
   }),
   dependencies: [OutboxRepo.Default]
 }) {}

@@ -168,7 +168,7 @@ export class Relay extends Effect.Service<Relay>()("Portal/Relay", {
       return claimed.length
     }).pipe(Effect.withSpan("Relay.deliverDue"))
 
-    return { deliverDue, relayId } as const
+    return { deliverDue } as const
   }),
   dependencies: [OutboxRepo.Default, FetchHttpClient.layer, Metrics.Default]
 }) {}

@@ -1,7 +1,8 @@
 /** The part upload endpoint: raw bytes in, streamed to storage while hashed. */
-import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { HttpApiEndpoint, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import { Authentication } from "../Auth/Authentication"
+import { operation } from "../ApiDocs/Operation"
+import { authenticatedGroup } from "../Auth/Authentication"
 import { ByteCount, Count, Integer, Sha256Hex, Timestamp } from "../Domain/Common"
 import {
   BodyStalled,
@@ -51,7 +52,10 @@ export const PartHeaders = Schema.Struct({
   })
 })
 
-export class PartsApi extends HttpApiGroup.make("parts")
+export class PartsApi extends authenticatedGroup("parts", {
+  title: "Parts",
+  description: "A session's bytes, one part at a time: in any order, in parallel, retried freely"
+})
   .add(
     HttpApiEndpoint.put("upload")`/uploads/sessions/${HttpApiSchema.param("id", SessionId)}/parts/${
       HttpApiSchema.param("part_number", PartNumber)
@@ -72,26 +76,21 @@ export class PartsApi extends HttpApiGroup.make("parts")
       .addError(ChecksumMismatch)
       .addError(TooManyUploads)
       .addError(BodyStalled)
-      .annotate(OpenApi.Identifier, "uploadPart")
-      .annotate(OpenApi.Summary, "Upload one part: the raw bytes, any order, in parallel, retry freely")
-      .annotate(
-        OpenApi.Description,
-        "Every part but the last is exactly chunk_size_bytes; the last is the remainder. The body is " +
+      .annotateContext(operation("uploadPart", {
+        summary: "Upload one part: the raw bytes, any order, in parallel, retry freely",
+        description: "Every part but the last is exactly chunk_size_bytes; the last is the remainder. The body is " +
           "streamed to storage and hashed, never buffered whole. Sending the same bytes again succeeds " +
           "and counts once; other bytes for a received part are 409 and leave the stored part untouched. " +
-          "A retry that arrives while the same part is still being received waits for it, then compares."
-      )
-      .annotate(OpenApi.Transform, (operation) => ({
-        ...operation,
-        // OpenAPI 3.1's raw bytes: a media type without a schema (`format: binary` reads as a string)
-        requestBody: {
-          description: "The part's bytes: chunk_size_bytes of them, or the remainder for the last part",
-          required: true,
-          content: { "application/octet-stream": {} }
-        }
+          "A retry that arrives while the same part is still being received waits for it, then compares.",
+        transform: (operation) => ({
+          ...operation,
+          // OpenAPI 3.1's raw bytes: a media type without a schema (`format: binary` reads as a string)
+          requestBody: {
+            description: "The part's bytes: chunk_size_bytes of them, or the remainder for the last part",
+            required: true,
+            content: { "application/octet-stream": {} }
+          }
+        })
       }))
   )
-  .middleware(Authentication)
-  .annotate(OpenApi.Title, "Parts")
-  .annotate(OpenApi.Description, "A session's bytes, one part at a time: in any order, in parallel, retried freely")
 {}

@@ -10,26 +10,20 @@
  * No database connection is held while bytes flow, and a part counts only once its bytes
  * are complete, durable and verified.
  */
-import { DateTime, Duration, Effect, Option } from "effect"
+import { DateTime, Effect, Option } from "effect"
 import { requireOwner } from "../Auth/Policy"
 import { PortalConfig } from "../Config"
-import { BodyStalled, InvalidRequest, NotFound, PartConflict, PartInProgress } from "../Domain/Errors"
+import { NotFound, PartConflict, PartInProgress } from "../Domain/Errors"
 import { newId, PartId, type SessionId } from "../Domain/Ids"
 import { type UploadPart, type UploadSession, writeRefusal } from "../Domain/Session"
 import { leaseTiming, newHolder, waitFor, whileHeld } from "../Lease"
 import { Metrics } from "../Operations/Metrics"
 import { someOrFail } from "../Repo"
 import { consumeBody } from "../Storage/Body"
-import {
-  type BodyTooLarge,
-  type BodyUnreadable,
-  Storage,
-  type StorageError,
-  type UploadTarget,
-  type WrittenPart
-} from "../Storage/Storage"
+import { Storage, type UploadTarget, type WrittenPart } from "../Storage/Storage"
 import { PartReceipt } from "./Api"
 import { checkDeclaredLength, declaredDigest, type Expectations, expectationsFor, verifyReceived } from "./Expectations"
+import { endingStalls, readingBody } from "./PartBody"
 import { PartsRepo } from "./PartsRepo"
 import { UploadSlots } from "./UploadSlots"
 
@@ -58,42 +52,6 @@ const receipt = (session: UploadSession, part: UploadPart, alreadyReceived: bool
     expires_at: session.expires_at
   }, { disableValidation: true }) // made of decoded rows; the response is encoded (and checked) anyway
 
-/** Reading the body: too long is 413, unreadable is the client's problem, storage failures are ours. */
-const readingBody = <A>(expected: Expectations, effect: Effect.Effect<A, BodyTooLarge | BodyUnreadable | StorageError>) =>
-  effect.pipe(Effect.catchTags({
-    BodyTooLarge: () => Effect.fail(expected.tooLarge),
-    BodyUnreadable: (error) =>
-      Effect.fail(new InvalidRequest({ message: `the request body could not be read: ${String(error.cause)}` })),
-    StorageError: (error) => Effect.die(error)
-  }))
-
-/**
- * Runs `read` (which reports every chunk to the `touch` it is given) and ends it with
- * BodyStalled once no byte has arrived for `idle`: a client that stops sending, or trickles
- * a byte now and then, cannot keep a claim, a slot and a file open forever.
- */
-const endingStalls = <A, E, R>(idle: Duration.Duration, read: (touch: () => void) => Effect.Effect<A, E, R>) =>
-  Effect.flatMap(Effect.clock, (clock) => {
-    const idleMillis = Duration.toMillis(idle)
-    let lastByte = clock.unsafeCurrentTimeMillis()
-    const touch = () => {
-      lastByte = clock.unsafeCurrentTimeMillis()
-    }
-    const watchdog = Effect.gen(function*() {
-      while (true) {
-        const quiet = clock.unsafeCurrentTimeMillis() - lastByte
-        if (quiet >= idleMillis) {
-          return yield* new BodyStalled({
-            message: `no byte of the body arrived for ${Duration.format(idle)}; the part was not received`,
-            idle_seconds: Duration.toSeconds(idle)
-          })
-        }
-        yield* Effect.sleep(Duration.millis(idleMillis - quiet))
-      }
-    })
-    return Effect.raceFirst(read(touch), watchdog)
-  })
-
 export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
   effect: Effect.gen(function*() {
     const config = yield* PortalConfig
@@ -118,6 +76,10 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
         if (winner !== ours) yield* storage.discardUpload(target(ours)).pipe(Effect.ignore)
         return target(winner)
       })
+
+    /** Where the session's bytes go in the store, its upload started if no part has needed it yet. */
+    const targetOf = (session: UploadSession) =>
+      Effect.flatMap(loadSession(session.id), ({ storage_upload_ref }) => uploadOf(session, storage_upload_ref))
 
     const refuseUnlessWritable = (session: UploadSession, now: DateTime.Utc) =>
       Option.match(writeRefusal(session, now), { onNone: () => Effect.void, onSome: Effect.fail })
@@ -250,7 +212,7 @@ export class Parts extends Effect.Service<Parts>()("Portal/Parts", {
         return yield* receiveInSlot(session, storage_upload_ref, input).pipe(Effect.tap(metrics.partReceived))
       }).pipe(Effect.withSpan("Parts.upload", { attributes: { session: input.sessionId, part: input.partNumber } }))
 
-    return { upload, uploadInHeldSlot, uploadOf, receivedInOrder: repo.receivedInOrder, unreceive: repo.unreceive } as const
+    return { upload, uploadInHeldSlot, targetOf, receivedInOrder: repo.receivedInOrder, unreceive: repo.unreceive } as const
   }),
   dependencies: [PartsRepo.Default, UploadSlots.Default, Metrics.Default]
 }) {}

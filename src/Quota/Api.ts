@@ -1,19 +1,19 @@
-import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
-import { Authentication } from "../Auth/Authentication"
+/** The caller's quota: what it may keep, has stored and has reserved. */
+import { HttpApiEndpoint } from "@effect/platform"
+import { operation } from "../ApiDocs/Operation"
+import { authenticatedGroup } from "../Auth/Authentication"
 import { QuotaReport } from "../Domain/Quota"
 
-export class QuotaApi extends HttpApiGroup.make("quota")
+export class QuotaApi extends authenticatedGroup("quota", {
+  title: "Quota",
+  description: "Bytes a user may keep: STORED files plus what open sessions reserve"
+})
   .add(
     HttpApiEndpoint.get("get", "/quota")
       .addSuccess(QuotaReport)
-      .annotate(OpenApi.Identifier, "getQuota")
-      .annotate(OpenApi.Summary, "The caller's quota: limit, bytes stored, bytes reserved by open sessions, remaining")
-      .annotate(
-        OpenApi.Description,
-        "A session reserves its total_size_bytes from creation until it ends; a creation that does not fit is 429."
-      )
+      .annotateContext(operation("getQuota", {
+        summary: "The caller's quota: limit, bytes stored, bytes reserved by open sessions, remaining",
+        description: "A session reserves its total_size_bytes from creation until it ends; a creation that does not fit is 429."
+      }))
   )
-  .middleware(Authentication)
-  .annotate(OpenApi.Title, "Quota")
-  .annotate(OpenApi.Description, "Bytes a user may keep: STORED files plus what open sessions reserve")
 {}

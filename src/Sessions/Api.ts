@@ -1,7 +1,8 @@
 /** The upload-session endpoints: create, list, inspect for resuming, complete, abort. */
-import { HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import { HttpApiEndpoint, HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import { Authentication } from "../Auth/Authentication"
+import { operation } from "../ApiDocs/Operation"
+import { authenticatedGroup } from "../Auth/Authentication"
 import { ByteCount, Metadata, MetadataInput, Sha256HexInput } from "../Domain/Common"
 import {
   BatchClosed,
@@ -22,7 +23,7 @@ import {
   UnsupportedContentType
 } from "../Domain/Errors"
 import { ContentType, Filename, IngestFile } from "../Domain/File"
-import { PageLimit } from "../Domain/Page"
+import { PAGINATION, pageOf, pageParams } from "../Domain/Page"
 import { BatchId, SessionId, UserId } from "../Domain/Ids"
 import { SessionStatus, UploadSession } from "../Domain/Session"
 import { QuotaReport } from "../Domain/Quota"
@@ -92,15 +93,13 @@ export class SessionSummary extends Schema.Class<SessionSummary>("UploadSessionS
   expired: Schema.Boolean
 }, { description: "A session as listed: its counters, without part ranges or file" }) {}
 
-export class SessionPage extends Schema.Class<SessionPage>("UploadSessionPage")({
-  items: Schema.Array(SessionSummary),
-  next_cursor: Schema.NullOr(Schema.String).annotations({ description: "Pass as ?cursor= for the next page" })
-}, { description: "A page of sessions, newest first" }) {}
+export class SessionPage extends Schema.Class<SessionPage>("UploadSessionPage")(pageOf(SessionSummary), {
+  description: "A page of sessions, newest first"
+}) {}
 
 export const StatusFilter = Schema.Union(SessionStatus, Schema.Literal("active")).annotations({
   description: "A session status, or `active` for the sessions that can still be resumed (open and not expired)"
 })
-
 
 export class CompleteRequest extends Schema.Class<CompleteRequest>("CompleteSessionRequest")({
   sha256: Schema.optional(Sha256HexInput).annotations({
@@ -120,7 +119,29 @@ export const IdempotencyHeaders = Schema.Struct({
 
 const sessionPath = HttpApiSchema.param("id", SessionId)
 
-export class SessionsApi extends HttpApiGroup.make("sessions")
+/** 201 with the new session's Location; 200, with the same body, for a replay of the same Idempotency-Key. */
+const createdOrReplayed = (operation: Record<string, unknown>) => {
+  const responses = operation["responses"] as Record<string, Record<string, unknown>>
+  const created = responses["201"] ?? {}
+  return {
+    ...operation,
+    responses: {
+      ...responses,
+      "200": { ...created, description: "Replay of an earlier request with the same Idempotency-Key" },
+      "201": {
+        ...created,
+        headers: { Location: { description: "URL of the new session", schema: { type: "string" } } }
+      }
+    }
+  }
+}
+
+export class SessionsApi extends authenticatedGroup("sessions", {
+  title: "Upload sessions",
+  description: "A session receives one file in parts: create it, PUT the parts, complete it; resume from its status"
+})
+  // each endpoint checks the session's (or batch's) owner, or an admin's listing of another user
+  .addError(Forbidden)
   .add(
     HttpApiEndpoint.post("create", "/uploads/sessions")
       .setPayload(CreateSessionRequest)
@@ -128,7 +149,6 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
       .addSuccess(CreatedSession, { status: 201 })
       .addError(ChunkSizeOutOfBounds)
       .addError(InvalidRequest)
-      .addError(Forbidden)
       .addError(NotFound)
       .addError(IdempotencyConflict)
       .addError(BatchFull)
@@ -136,60 +156,36 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
       .addError(FileTooLarge)
       .addError(UnsupportedContentType)
       .addError(QuotaExceeded)
-      .annotate(OpenApi.Identifier, "createSession")
-      .annotate(OpenApi.Summary, "Create an upload session and its file")
-      .annotate(
-        OpenApi.Description,
-        "Reserves total_size_bytes of the caller's quota until the session ends. total_parts = " +
+      .annotateContext(operation("createSession", {
+        summary: "Create an upload session and its file",
+        description: "Reserves total_size_bytes of the caller's quota until the session ends. total_parts = " +
           "ceil(total_size_bytes / chunk_size_bytes). Answers 201 with Location; a replay with the same " +
-          "Idempotency-Key and the same request answers 200 with the original session."
-      )
-      .annotate(OpenApi.Transform, (operation) => {
-        const responses = operation["responses"] as Record<string, Record<string, unknown>>
-        const created = responses["201"] ?? {}
-        return {
-          ...operation,
-          responses: {
-            ...responses,
-            "200": { ...created, description: "Replay of an earlier request with the same Idempotency-Key" },
-            "201": {
-              ...created,
-              headers: { Location: { description: "URL of the new session", schema: { type: "string" } } }
-            }
-          }
-        }
-      })
+          "Idempotency-Key and the same request answers 200 with the original session.",
+        transform: createdOrReplayed
+      }))
   )
   .add(
     HttpApiEndpoint.get("list", "/uploads/sessions")
       .setUrlParams(Schema.Struct({
         status: Schema.optional(StatusFilter),
         user_id: Schema.optional(UserId).annotations({ description: "Admins only: another user's sessions" }),
-        cursor: Schema.optional(SessionId),
-        limit: Schema.optional(PageLimit)
+        ...pageParams(SessionId)
       }))
       .addSuccess(SessionPage)
-      .addError(Forbidden)
-      .annotate(OpenApi.Identifier, "listSessions")
-      .annotate(OpenApi.Summary, "The caller's sessions, newest first")
-      .annotate(
-        OpenApi.Description,
-        "Cursor pagination: pass next_cursor as ?cursor= until it is null. ?status=active lists the " +
-          "sessions that can still be resumed: open and not expired."
-      )
+      .annotateContext(operation("listSessions", {
+        summary: "The caller's sessions, newest first",
+        description: `${PAGINATION} ?status=active lists the sessions that can still be resumed: open and not expired.`
+      }))
   )
   .add(
     HttpApiEndpoint.get("get")`/uploads/sessions/${sessionPath}`
       .addSuccess(SessionView)
       .addError(NotFound)
-      .addError(Forbidden)
-      .annotate(OpenApi.Identifier, "getSession")
-      .annotate(OpenApi.Summary, "Status for resuming: counters, expiry, received and missing parts")
-      .annotate(
-        OpenApi.Description,
-        "What a client needs to resume after a crash: send the parts in missing_parts to part_url_template, " +
-          "then complete. An expired session is still shown (expired: true; FAILED once swept)."
-      )
+      .annotateContext(operation("getSession", {
+        summary: "Status for resuming: counters, expiry, received and missing parts",
+        description: "What a client needs to resume after a crash: send the parts in missing_parts to " +
+          "part_url_template, then complete. An expired session is still shown (expired: true; FAILED once swept)."
+      }))
   )
   .add(
     HttpApiEndpoint.post("complete")`/uploads/sessions/${sessionPath}/complete`
@@ -197,43 +193,27 @@ export class SessionsApi extends HttpApiGroup.make("sessions")
       .addSuccess(SessionView)
       .addError(InvalidRequest)
       .addError(NotFound)
-      .addError(Forbidden)
       .addError(MissingParts)
       .addError(FinalizeInProgress)
       .addError(SessionNotWritable)
       .addError(SessionExpired)
       .addError(ChecksumMismatch)
-      .annotate(OpenApi.Identifier, "completeSession")
-      .annotate(OpenApi.Summary, "Assemble the parts into the stored file, verifying its SHA-256")
-      .annotate(
-        OpenApi.Description,
-        "Idempotent: repeating it returns the same stored file. The body is optional. A mismatch with " +
-          "the SHA-256 declared at creation makes the file and the session FAILED; a mismatch with one " +
-          "given only in this request is 422 and leaves the session completable."
-      )
-      .annotate(OpenApi.Transform, (operation) => ({
-        ...operation,
-        requestBody: { ...(operation["requestBody"] as object), required: false }
+      .annotateContext(operation("completeSession", {
+        summary: "Assemble the parts into the stored file, verifying its SHA-256",
+        description: "Idempotent: repeating it returns the same stored file. The body is optional. A mismatch " +
+          "with the SHA-256 declared at creation makes the file and the session FAILED; a mismatch with one " +
+          "given only in this request is 422 and leaves the session completable.",
+        transform: (operation) => ({ ...operation, requestBody: { ...(operation["requestBody"] as object), required: false } })
       }))
   )
   .add(
     HttpApiEndpoint.del("abort")`/uploads/sessions/${sessionPath}`
       .addSuccess(SessionView)
       .addError(NotFound)
-      .addError(Forbidden)
       .addError(SessionNotWritable)
-      .annotate(OpenApi.Identifier, "abortSession")
-      .annotate(OpenApi.Summary, "Abort: the session becomes ABORTED, its file FAILED, its parts deleted")
-      .annotate(
-        OpenApi.Description,
-        "Releases the quota the session reserved. Aborting twice is harmless; a COMPLETE session is 409."
-      )
-  )
-  .middleware(Authentication)
-  .annotate(OpenApi.Title, "Upload sessions")
-  .annotate(
-    OpenApi.Description,
-    "A session receives one file in parts: create it, PUT the parts, complete it; resume from its status"
+      .annotateContext(operation("abortSession", {
+        summary: "Abort: the session becomes ABORTED, its file FAILED, its parts deleted",
+        description: "Releases the quota the session reserved. Aborting twice is harmless; a COMPLETE session is 409."
+      }))
   )
 {}
-

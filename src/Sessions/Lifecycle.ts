@@ -94,11 +94,7 @@ export class SessionLifecycle extends Effect.Service<SessionLifecycle>()("Portal
         return { locked: locked.length, ended: ended.flat() }
       })
 
-    /** Of these session ids, those that are not open (ended, or unknown). */
-    const notOpenAmong = (ids: ReadonlyArray<string>) =>
-      ids.length === 0 ? Effect.succeed([]) : Effect.map(sessions.notOpenAmong(ids), (rows) => rows.map((row) => row.id))
-
-    return { terminate, store, expireSome, notOpenAmong } as const
+    return { terminate, store, expireSome } as const
   }),
   dependencies: [SessionsRepo.Default, Files.Default, Batches.Default, Outbox.Default, Quota.Default]
 }) {}

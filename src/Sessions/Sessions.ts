@@ -8,7 +8,7 @@ import { IdempotencyConflict, NotFound, SessionNotWritable } from "../Domain/Err
 import { IngestFile } from "../Domain/File"
 import { fingerprint } from "../Domain/Fingerprint"
 import { FileId, newId, SessionId, type UserId } from "../Domain/Ids"
-import { pageSize, rowsToFetch, toPage } from "../Domain/Page"
+import { fetchPage, type PageRequest } from "../Domain/Page"
 import { FailureReason, OPEN_STATUSES, type PartRange, type SessionStatus } from "../Domain/Session"
 import { Files } from "../Files/Files"
 import { Metrics } from "../Operations/Metrics"
@@ -33,6 +33,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
     const lifecycle = yield* SessionLifecycle
     const storage = yield* Storage
     const metrics = yield* Metrics
+    /** The configured upload limits, narrowed to what the storage takes. */
     const limits = effectiveLimits(config.limits, storage.limits)
 
     const uploadLimits = new UploadLimits({
@@ -157,27 +158,22 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
         }
       }).pipe(Effect.withSpan("Sessions.create"))
 
-    const list = (filter: {
+    const list = (filter: PageRequest<SessionId> & {
       readonly status?: SessionStatus | "active" | undefined
       readonly user_id?: UserId | undefined
-      readonly cursor?: SessionId | undefined
-      readonly limit?: number | undefined
     }) =>
       Effect.gen(function*() {
         const ownerId = yield* listingOwner(filter.user_id)
-        const size = pageSize(filter.limit)
         const active = filter.status === "active"
         const statuses = filter.status === undefined ? null : active ? OPEN_STATUSES : [filter.status]
         const now = yield* DateTime.now
         // active: the sessions that can still be resumed, so not the expired ones awaiting the sweeper
-        const rows = yield* repo.list({
-          ownerId,
-          statuses,
-          unexpiredAt: active ? now : null,
-          beforeId: filter.cursor ?? null,
-          limit: rowsToFetch(size)
-        })
-        const page = toPage(rows, size, (row) => row.session.id)
+        const unexpiredAt = active ? now : null
+        const page = yield* fetchPage(
+          filter.limit,
+          (limit) => repo.list({ ownerId, statuses, unexpiredAt, beforeId: filter.cursor ?? null, limit }),
+          (row) => row.session.id
+        )
         return new SessionPage({ items: page.items.map((row) => toSummary(row, now)), next_cursor: page.next_cursor })
       })
 
@@ -214,7 +210,7 @@ export class Sessions extends Effect.Service<Sessions>()("Portal/Sessions", {
         return after
       }).pipe(Effect.withSpan("Sessions.abort"))
 
-    return { create, get, view, list, abort, receivedRanges, discardUploads } as const
+    return { create, get, view, list, abort, receivedRanges, discardUploads, limits } as const
   }),
   dependencies: [
     SessionsRepo.Default,

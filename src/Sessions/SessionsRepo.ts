@@ -3,14 +3,13 @@
  * from the states they may leave, so concurrent requests (on any number of instances) can
  * neither double-count a part nor resurrect a finished session.
  */
-import { SqlClient } from "@effect/sql"
 import { Data, Effect, Schema } from "effect"
 import { Timestamp } from "../Domain/Common"
 import { IngestFile } from "../Domain/File"
 import { FileId, SessionId, UserId } from "../Domain/Ids"
 import { SessionStatus, UploadSession } from "../Domain/Session"
 import { leaseEnd, LeaseSeconds } from "../Lease"
-import { findAll, findOne, insertUnique, sessionIsOpen } from "../Repo"
+import { findAll, findOne, findRowById, insertUnique, repository, sessionIsOpen } from "../Repo"
 
 /** Where a session's bytes are in the store: what storage calls an UploadTarget. */
 export const UploadLocation = Schema.Struct({
@@ -35,8 +34,7 @@ const NewSession = Schema.Struct({
 const FinalizeLease = Schema.Struct({ id: SessionId, holder: Schema.String, lease: LeaseSeconds })
 
 export class SessionsRepo extends Effect.Service<SessionsRepo>()("Portal/SessionsRepo", {
-  effect: Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
+  effect: repository((sql) => {
     const open = sessionIsOpen(sql)
 
     return {
@@ -50,11 +48,7 @@ export class SessionsRepo extends Effect.Service<SessionsRepo>()("Portal/Session
         () => new IdempotencyKeyTaken()
       ),
 
-      findById: findOne({
-        Request: SessionId,
-        Result: UploadSession,
-        execute: (id) => sql`SELECT * FROM upload_sessions WHERE id = ${id}`
-      }),
+      findById: findRowById(sql, "upload_sessions", SessionId, UploadSession),
 
       /** Where these sessions' bytes are in the store. */
       uploadLocations: findAll({
@@ -62,33 +56,6 @@ export class SessionsRepo extends Effect.Service<SessionsRepo>()("Portal/Session
         Result: UploadLocation,
         execute: (ids) =>
           sql`SELECT id, file_id, storage_upload_ref FROM upload_sessions WHERE id = ANY(${ids}::uuid[])`
-      }),
-
-      /**
-       * Of these storage uploads, those that no open session writes into: left behind by a
-       * session that ended (or by a crash before its first part was recorded).
-       */
-      uploadsNotOpen: findAll({
-        Request: Schema.Array(Schema.String),
-        Result: Schema.Struct({ ref: Schema.String }),
-        execute: (refs) =>
-          sql`SELECT ref FROM unnest(${refs}::text[]) AS ref
-               WHERE NOT EXISTS (SELECT 1 FROM upload_sessions s
-                                  WHERE s.storage_upload_ref = ref AND ${sessionIsOpen(sql, "s.status")})`
-      }),
-
-      /**
-       * Of these objects (key and the file it was made for), those that nothing owns: not the
-       * object of a STORED file, and not made for a file whose session is still open.
-       */
-      objectsNotOwned: findAll({
-        Request: Schema.Struct({ keys: Schema.Array(Schema.String), fileIds: Schema.Array(Schema.String) }),
-        Result: Schema.Struct({ key: Schema.String }),
-        execute: ({ fileIds, keys }) =>
-          sql`SELECT o.key FROM unnest(${keys}::text[], ${fileIds}::uuid[]) AS o(key, file_id)
-               WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.id = o.file_id AND f.status = 'STORED' AND f.storage_key = o.key)
-                 AND NOT EXISTS (SELECT 1 FROM upload_sessions s
-                                  WHERE s.file_id = o.file_id AND ${sessionIsOpen(sql, "s.status")})`
       }),
 
       findWithFile: findOne({
@@ -218,16 +185,6 @@ export class SessionsRepo extends Effect.Service<SessionsRepo>()("Portal/Session
                ORDER BY expires_at
                LIMIT ${limit}
                  FOR UPDATE SKIP LOCKED`
-      }),
-
-      /** Of these session ids, those that are not open (ended, or unknown). */
-      notOpenAmong: findAll({
-        Request: Schema.Array(Schema.String),
-        Result: Schema.Struct({ id: SessionId }),
-        execute: (ids) =>
-          sql`SELECT candidate AS id FROM unnest(${ids}::uuid[]) AS candidate
-               WHERE NOT EXISTS (SELECT 1 FROM upload_sessions s
-                                  WHERE s.id = candidate AND ${sessionIsOpen(sql, "s.status")})`
       })
     } as const
   })

@@ -5,7 +5,7 @@ import { isExpired, missingRanges, type PartRange } from "../Domain/Session"
 import { SessionSummary, SessionView } from "./Api"
 import type { SessionWithFile } from "./SessionsRepo"
 
-export const partUrlTemplate = (id: SessionId) => `/uploads/sessions/${id}/parts/{part_number}`
+const partUrlTemplate = (id: SessionId) => `/uploads/sessions/${id}/parts/{part_number}`
 
 const fromFile = ({ file, session }: SessionWithFile, now: DateTime.Utc) => ({
   ...session,

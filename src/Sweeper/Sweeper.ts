@@ -17,9 +17,9 @@ import { SweepReport } from "../Domain/Sweep"
 import { Metrics } from "../Operations/Metrics"
 import { SessionLifecycle } from "../Sessions/Lifecycle"
 import { Sessions } from "../Sessions/Sessions"
-import { SessionsRepo } from "../Sessions/SessionsRepo"
 import { inTransaction } from "../Sql"
 import { Storage } from "../Storage/Storage"
+import { SweeperRepo } from "./SweeperRepo"
 
 /** Sessions ended per transaction; keys checked per query. */
 const BATCH = 100
@@ -36,7 +36,7 @@ export class Sweeper extends Effect.Service<Sweeper>()("Portal/Sweeper", {
     const lifecycle = yield* SessionLifecycle
     const metrics = yield* Metrics
     const sessions = yield* Sessions
-    const repo = yield* SessionsRepo
+    const repo = yield* SweeperRepo
     const storage = yield* Storage
 
     const logged = <A>(what: string, fallback: A) => <E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -93,7 +93,8 @@ export class Sweeper extends Effect.Service<Sweeper>()("Portal/Sweeper", {
 
     /** Sessions followed in the background here that ended (perhaps on another instance). */
     const releaseEnded = Effect.gen(function*() {
-      const ended = yield* lifecycle.notOpenAmong(yield* storage.followedSessions)
+      const followed = yield* storage.followedSessions
+      const ended = followed.length === 0 ? [] : (yield* repo.notOpenAmong(followed)).map((row) => row.id)
       yield* Effect.forEach(ended, storage.release, { discard: true })
     })
 
@@ -115,7 +116,7 @@ export class Sweeper extends Effect.Service<Sweeper>()("Portal/Sweeper", {
 
     return { sweep } as const
   }),
-  dependencies: [SessionLifecycle.Default, Sessions.Default, SessionsRepo.Default, Metrics.Default]
+  dependencies: [SessionLifecycle.Default, Sessions.Default, SweeperRepo.Default, Metrics.Default]
 }) {}
 
 /** Sweeps every SWEEP_INTERVAL in the background; a failed sweep is logged and the next one runs. */

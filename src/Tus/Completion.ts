@@ -13,21 +13,19 @@ import { Sessions } from "../Sessions/Sessions"
 import { StorageError } from "../Storage/Storage"
 import { TusFragments } from "./Fragments"
 import { type Layout, standing } from "./Offset"
-import { TusRepo } from "./TusRepo"
 
 export class TusCompletion extends Effect.Service<TusCompletion>()("Portal/TusCompletion", {
   effect: Effect.gen(function*() {
     const sessions = yield* Sessions
     const parts = yield* Parts
     const finalizer = yield* Finalizer
-    const repo = yield* TusRepo
     const fragments = yield* TusFragments
 
     /** Where the upload stands now, from the database. */
     const standingOf = (session: Layout & { readonly id: SessionId }) =>
       Effect.gen(function*() {
         const received = yield* sessions.receivedRanges(session.id)
-        return standing(session, received, yield* repo.fragments(session.id))
+        return standing(session, received, yield* fragments.ofSession(session.id))
       })
 
     /** Writes whole parts from their fragments and completes the session once all its bytes are in. */
@@ -59,5 +57,5 @@ export class TusCompletion extends Effect.Service<TusCompletion>()("Portal/TusCo
 
     return { standingOf, settle } as const
   }),
-  dependencies: [Sessions.Default, Parts.Default, Finalizer.Default, TusRepo.Default, TusFragments.Default]
+  dependencies: [Sessions.Default, Parts.Default, Finalizer.Default, TusFragments.Default]
 }) {}

@@ -5,89 +5,56 @@
  */
 import { HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
-import {
-  BatchClosed,
-  BatchFull,
-  BodyStalled,
-  ChecksumMismatch,
-  ChunkSizeOutOfBounds,
-  FileTooLarge,
-  FinalizeInProgress,
-  Forbidden,
-  IdempotencyConflict,
-  InvalidRequest,
-  MissingParts,
-  NotFound,
-  PartConflict,
-  PartInProgress,
-  PartNumberOutOfRange,
-  PartSizeMismatch,
-  PartTooLarge,
-  QuotaExceeded,
-  SessionExpired,
-  SessionNotWritable,
-  TooManyUploads,
-  Unauthorized,
-  UnsupportedContentType
-} from "../Domain/Errors"
+import { ApiError } from "../Domain/ApiError"
+import { ByteCount } from "../Domain/Common"
+import * as Domain from "../Domain/Errors"
 
-const Message = { message: Schema.String }
-
-export class TusVersionUnsupported extends Schema.TaggedError<TusVersionUnsupported>()(
-  "TusVersionUnsupported",
-  { ...Message, supported: Schema.String },
-  HttpApiSchema.annotations({ status: 412, description: "Tus-Resumable is missing or names a version this server does not speak" })
+export class TusVersionUnsupported extends ApiError<TusVersionUnsupported>()(
+  "TusVersionUnsupported", 412, "Tus-Resumable is missing or names a version this server does not speak",
+  { supported: Schema.String }
 ) {}
 
-export class TusExtensionUnsupported extends Schema.TaggedError<TusExtensionUnsupported>()(
-  "TusExtensionUnsupported",
-  { ...Message, extension: Schema.String },
-  HttpApiSchema.annotations({ status: 400, description: "The request needs a tus extension this server does not offer" })
+export class TusExtensionUnsupported extends ApiError<TusExtensionUnsupported>()(
+  "TusExtensionUnsupported", 400, "The request needs a tus extension this server does not offer",
+  { extension: Schema.String }
 ) {}
 
-export class ChecksumAlgorithmUnsupported extends Schema.TaggedError<ChecksumAlgorithmUnsupported>()(
-  "ChecksumAlgorithmUnsupported",
-  { ...Message, algorithm: Schema.String, supported: Schema.Array(Schema.String) },
-  HttpApiSchema.annotations({ status: 400, description: "Upload-Checksum names an algorithm other than sha1 or sha256" })
+export class ChecksumAlgorithmUnsupported extends ApiError<ChecksumAlgorithmUnsupported>()(
+  "ChecksumAlgorithmUnsupported", 400, "Upload-Checksum names an algorithm other than sha1 or sha256",
+  { algorithm: Schema.String, supported: Schema.Array(Schema.String) }
 ) {}
 
-export class UploadChecksumMismatch extends Schema.TaggedError<UploadChecksumMismatch>()(
-  "UploadChecksumMismatch",
-  { ...Message, algorithm: Schema.String, upload_offset: Schema.Int },
-  HttpApiSchema.annotations({ status: 460, description: "The body does not match Upload-Checksum; none of it was kept" })
+export class UploadChecksumMismatch extends ApiError<UploadChecksumMismatch>()(
+  "UploadChecksumMismatch", 460, "The body does not match Upload-Checksum; none of it was kept",
+  { algorithm: Schema.String, upload_offset: ByteCount }
 ) {}
 
-export class UploadOffsetMismatch extends Schema.TaggedError<UploadOffsetMismatch>()(
-  "UploadOffsetMismatch",
-  { ...Message, upload_offset: Schema.Int, requested_offset: Schema.Int },
-  HttpApiSchema.annotations({ status: 409, description: "Upload-Offset is not the upload's offset; HEAD it and resume from there" })
+export class UploadOffsetMismatch extends ApiError<UploadOffsetMismatch>()(
+  "UploadOffsetMismatch", 409, "Upload-Offset is not the upload's offset; HEAD it and resume from there",
+  { upload_offset: ByteCount, requested_offset: ByteCount }
 ) {}
 
-export class UploadLocked extends Schema.TaggedError<UploadLocked>()(
-  "UploadLocked",
-  { ...Message, session_id: Schema.String },
-  HttpApiSchema.annotations({ status: 423, description: "Another request is appending to this upload; retry shortly" })
+export class UploadLocked extends ApiError<UploadLocked>()(
+  "UploadLocked", 423, "Another request is appending to this upload; retry shortly",
+  { session_id: Schema.String }
 ) {}
 
-export class NotAnOffsetStream extends Schema.TaggedError<NotAnOffsetStream>()(
-  "NotAnOffsetStream",
-  { ...Message, content_type: Schema.String },
-  HttpApiSchema.annotations({ status: 415, description: "A PATCH body must be application/offset+octet-stream" })
+export class NotAnOffsetStream extends ApiError<NotAnOffsetStream>()(
+  "NotAnOffsetStream", 415, "A PATCH body must be application/offset+octet-stream",
+  { content_type: Schema.String }
 ) {}
 
-export class UploadGone extends Schema.TaggedError<UploadGone>()(
-  "UploadGone",
-  { ...Message, session_id: Schema.String, status: Schema.String },
-  HttpApiSchema.annotations({ status: 410, description: "The upload was terminated or failed" })
+export class UploadGone extends ApiError<UploadGone>()(
+  "UploadGone", 410, "The upload was terminated or failed",
+  { session_id: Schema.String, status: Schema.String }
 ) {}
 
-export class UploadLengthExceeded extends Schema.TaggedError<UploadLengthExceeded>()(
-  "UploadLengthExceeded",
-  { ...Message, upload_length: Schema.Int, upload_offset: Schema.Int },
-  HttpApiSchema.annotations({ status: 413, description: "The body goes past Upload-Length" })
+export class UploadLengthExceeded extends ApiError<UploadLengthExceeded>()(
+  "UploadLengthExceeded", 413, "The body goes past Upload-Length",
+  { upload_length: ByteCount, upload_offset: ByteCount }
 ) {}
 
-/** Every error a tus request may answer with. */
+/** Every error a tus request may answer with: tus's own, and those of the domain its requests reach. */
 const ERRORS = [
   TusVersionUnsupported,
   TusExtensionUnsupported,
@@ -98,29 +65,29 @@ const ERRORS = [
   NotAnOffsetStream,
   UploadGone,
   UploadLengthExceeded,
-  InvalidRequest,
-  Unauthorized,
-  Forbidden,
-  NotFound,
-  ChunkSizeOutOfBounds,
-  FileTooLarge,
-  UnsupportedContentType,
-  QuotaExceeded,
-  TooManyUploads,
-  BodyStalled,
-  PartConflict,
-  PartInProgress,
-  PartSizeMismatch,
-  PartTooLarge,
-  PartNumberOutOfRange,
-  SessionNotWritable,
-  SessionExpired,
-  MissingParts,
-  FinalizeInProgress,
-  ChecksumMismatch,
-  BatchFull,
-  BatchClosed,
-  IdempotencyConflict
+  Domain.InvalidRequest,
+  Domain.Unauthorized,
+  Domain.Forbidden,
+  Domain.NotFound,
+  Domain.ChunkSizeOutOfBounds,
+  Domain.FileTooLarge,
+  Domain.UnsupportedContentType,
+  Domain.QuotaExceeded,
+  Domain.TooManyUploads,
+  Domain.BodyStalled,
+  Domain.PartConflict,
+  Domain.PartInProgress,
+  Domain.PartSizeMismatch,
+  Domain.PartTooLarge,
+  Domain.PartNumberOutOfRange,
+  Domain.SessionNotWritable,
+  Domain.SessionExpired,
+  Domain.MissingParts,
+  Domain.FinalizeInProgress,
+  Domain.ChecksumMismatch,
+  Domain.BatchFull,
+  Domain.BatchClosed,
+  Domain.IdempotencyConflict
 ] as const
 
 export type TusFailure = InstanceType<(typeof ERRORS)[number]>

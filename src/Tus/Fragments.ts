@@ -8,7 +8,6 @@ import { PortalConfig } from "../Config"
 import { newId, type SessionId } from "../Domain/Ids"
 import { writeRefusal } from "../Domain/Session"
 import { someOrDie } from "../Repo"
-import { SessionsRepo } from "../Sessions/SessionsRepo"
 import { Storage, StorageError, type UploadTarget } from "../Storage/Storage"
 import type { Spool } from "./Spool"
 import { UploadGone, UploadLocked } from "./Errors"
@@ -29,7 +28,6 @@ export class TusFragments extends Effect.Service<TusFragments>()("Portal/TusFrag
     const config = yield* PortalConfig
     const storage = yield* Storage
     const repo = yield* TusRepo
-    const sessions = yield* SessionsRepo
     const runPromise = Runtime.runPromise(yield* Effect.runtime<never>())
 
     /** Writes `spool` as the fragment of `partNumber` starting `partOffset` bytes into it; not recorded yet. */
@@ -52,6 +50,9 @@ export class TusFragments extends Effect.Service<TusFragments>()("Portal/TusFrag
         StorageError: (error) => Effect.die(error),
         BodyUnreadable: (error) => Effect.die(new StorageError({ operation: "spool", key: spool.path, cause: error.cause }))
       }))
+
+    /** The session's fragments, in the order of the bytes. */
+    const ofSession = (sessionId: SessionId) => repo.fragments(sessionId)
 
     /** Forgets fragments: their rows, then their objects (an object left behind is the GC's). */
     const forget = (fragments: ReadonlyArray<Fragment>) =>
@@ -78,7 +79,7 @@ export class TusFragments extends Effect.Service<TusFragments>()("Portal/TusFrag
         })
         if (recorded.length === fragments.length) return
         yield* Effect.forEach(fragments, (fragment) => Effect.ignore(storage.deleteObject(fragment.storage_key)), { discard: true })
-        const session = yield* sessions.findById(sessionId).pipe(someOrDie(() => `session ${sessionId} vanished`))
+        const session = yield* repo.session(sessionId).pipe(someOrDie(() => `session ${sessionId} vanished`))
         const refusal = writeRefusal(session, now)
         if (Option.isSome(refusal)) {
           return yield* refusal.value._tag === "SessionExpired"
@@ -136,7 +137,7 @@ export class TusFragments extends Effect.Service<TusFragments>()("Portal/TusFrag
       return { stream, storageFailed: () => failed }
     }
 
-    return { write, record, forget, drop, joined } as const
+    return { ofSession, write, record, forget, drop, joined } as const
   }),
-  dependencies: [TusRepo.Default, SessionsRepo.Default]
+  dependencies: [TusRepo.Default]
 }) {}

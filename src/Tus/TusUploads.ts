@@ -16,10 +16,7 @@ import { FailureReason, isExpired, isOpen } from "../Domain/Session"
 import { Parts } from "../Parts/Parts"
 import { UploadSlots } from "../Parts/UploadSlots"
 import { CreateSessionRequest, type SessionView } from "../Sessions/Api"
-import { effectiveLimits } from "../Sessions/Rules"
 import { Sessions } from "../Sessions/Sessions"
-import { SessionsRepo } from "../Sessions/SessionsRepo"
-import { Storage } from "../Storage/Storage"
 import { TusAppender } from "./Appender"
 import { TusCompletion } from "./Completion"
 import type { BodyCursor } from "./Cursor"
@@ -27,7 +24,6 @@ import { UploadGone, UploadLengthExceeded, UploadOffsetMismatch } from "./Errors
 import { TusFragments } from "./Fragments"
 import type { DeclaredChecksum } from "./Protocol"
 import { prepareSpools } from "./Spool"
-import { TusRepo } from "./TusRepo"
 import { TusWriterLease } from "./WriterLease"
 
 export interface AppendRequest {
@@ -49,16 +45,13 @@ export class TusUploads extends Effect.Service<TusUploads>()("Portal/TusUploads"
   scoped: Effect.gen(function*() {
     const config = yield* PortalConfig
     const sessions = yield* Sessions
-    const sessionsRepo = yield* SessionsRepo
     const parts = yield* Parts
     const slots = yield* UploadSlots
-    const storage = yield* Storage
     const appender = yield* TusAppender
     const completion = yield* TusCompletion
     const writers = yield* TusWriterLease
     const fragments = yield* TusFragments
-    const repo = yield* TusRepo
-    const limits = effectiveLimits(config.limits, storage.limits)
+    const { limits } = sessions
     const spools = NodePath.join(config.dataDir, "tmp", "tus")
     yield* prepareSpools(spools)
     const appends = yield* FiberSet.make()
@@ -120,8 +113,7 @@ export class TusUploads extends Effect.Service<TusUploads>()("Portal/TusUploads"
         Effect.gen(function*() {
           const now = yield* completion.standingOf(session)
           if (now.offset !== request.offset) return yield* mismatch(now.offset, request.offset)
-          const [location] = yield* sessionsRepo.uploadLocations([session.id])
-          const target = yield* parts.uploadOf(session, location?.storage_upload_ref ?? null)
+          const target = yield* parts.targetOf(session)
           const { cursor } = request
           const failure = yield* appender.append({
             session,
@@ -207,20 +199,18 @@ export class TusUploads extends Effect.Service<TusUploads>()("Portal/TusUploads"
     const terminate = (id: SessionId) =>
       Effect.gen(function*() {
         yield* sessions.abort(id)
-        yield* fragments.forget(yield* repo.fragments(id))
+        yield* fragments.forget(yield* fragments.ofSession(id))
       })
 
     return { create, status, append, terminate, detached, maxSize: limits.maxFileSize } as const
   }),
   dependencies: [
     Sessions.Default,
-    SessionsRepo.Default,
     Parts.Default,
     UploadSlots.Default,
     TusAppender.Default,
     TusCompletion.Default,
     TusWriterLease.Default,
-    TusFragments.Default,
-    TusRepo.Default
+    TusFragments.Default
   ]
 }) {}
