@@ -101,6 +101,29 @@ export const makeS3Client = (
 
   const text = (response: Response) => Effect.promise(() => response.text())
 
+  /**
+   * Every item of a paged listing: `url` for the first page, then `url` with what `next` makes
+   * of each page (its continuation markers) while the answer says it is truncated.
+   */
+  const listAll = <A>(
+    operation: string,
+    url: string,
+    item: string,
+    parse: (xml: string) => A,
+    next: (xml: string) => Option.Option<string>
+  ) =>
+    Effect.gen(function*() {
+      const found: Array<A> = []
+      let markers = ""
+      while (true) {
+        const xml = yield* retrying(send(operation, `${url}${markers}`, { method: "GET" })).pipe(Effect.flatMap(text))
+        for (const block of blocks(xml, item)) found.push(parse(block))
+        const following = next(xml)
+        if (Option.getOrNull(tag(xml, "IsTruncated")) !== "true" || Option.isNone(following)) return found
+        markers = following.value
+      }
+    })
+
   /** Calls that change nothing, or are safe to repeat, get a few tries against a flaky store. */
   const retrying = <A>(effect: Effect.Effect<A, S3Failure>) =>
     Effect.retry(effect, { times: 2, while: (failure) => failure.status === 0 || failure.status >= 500 })
@@ -220,50 +243,22 @@ export const makeS3Client = (
 
     /** Unfinished multipart uploads under `prefix`. */
     listMultipartUploads: (prefix: string) =>
-      Effect.gen(function*() {
-        const found: Array<ListedUpload> = []
-        let markers = ""
-        while (true) {
-          const xml = yield* retrying(send(
-            "ListMultipartUploads",
-            `${bucketUrl}/?uploads=&prefix=${encodeURIComponent(prefix)}${markers}`,
-            { method: "GET" }
-          )).pipe(Effect.flatMap(text))
-          for (const upload of blocks(xml, "Upload")) {
-            found.push({
-              key: Option.getOrElse(tag(upload, "Key"), () => ""),
-              uploadId: Option.getOrElse(tag(upload, "UploadId"), () => ""),
-              initiated: new Date(Option.getOrElse(tag(upload, "Initiated"), () => ""))
-            })
-          }
-          if (Option.getOrNull(tag(xml, "IsTruncated")) !== "true") return found
-          markers = `&key-marker=${encodeURIComponent(Option.getOrElse(tag(xml, "NextKeyMarker"), () => ""))}` +
+      listAll("ListMultipartUploads", `${bucketUrl}/?uploads=&prefix=${encodeURIComponent(prefix)}`, "Upload", (upload): ListedUpload => ({
+        key: Option.getOrElse(tag(upload, "Key"), () => ""),
+        uploadId: Option.getOrElse(tag(upload, "UploadId"), () => ""),
+        initiated: new Date(Option.getOrElse(tag(upload, "Initiated"), () => ""))
+      }), (xml) =>
+        Option.some(
+          `&key-marker=${encodeURIComponent(Option.getOrElse(tag(xml, "NextKeyMarker"), () => ""))}` +
             `&upload-id-marker=${encodeURIComponent(Option.getOrElse(tag(xml, "NextUploadIdMarker"), () => ""))}`
-        }
-      }),
+        )),
 
     /** Objects under `prefix`. */
     listObjects: (prefix: string) =>
-      Effect.gen(function*() {
-        const found: Array<ListedObject> = []
-        let continuation = ""
-        while (true) {
-          const xml = yield* retrying(send(
-            "ListObjectsV2",
-            `${bucketUrl}/?list-type=2&prefix=${encodeURIComponent(prefix)}${continuation}`,
-            { method: "GET" }
-          )).pipe(Effect.flatMap(text))
-          for (const object of blocks(xml, "Contents")) {
-            found.push({
-              key: Option.getOrElse(tag(object, "Key"), () => ""),
-              lastModified: new Date(Option.getOrElse(tag(object, "LastModified"), () => ""))
-            })
-          }
-          const next = tag(xml, "NextContinuationToken")
-          if (Option.getOrNull(tag(xml, "IsTruncated")) !== "true" || Option.isNone(next)) return found
-          continuation = `&continuation-token=${encodeURIComponent(next.value)}`
-        }
-      })
+      listAll("ListObjectsV2", `${bucketUrl}/?list-type=2&prefix=${encodeURIComponent(prefix)}`, "Contents", (object): ListedObject => ({
+        key: Option.getOrElse(tag(object, "Key"), () => ""),
+        lastModified: new Date(Option.getOrElse(tag(object, "LastModified"), () => ""))
+      }), (xml) => Option.map(tag(xml, "NextContinuationToken"), (token) => `&continuation-token=${encodeURIComponent(token)}`))
   } as const
 }
 
